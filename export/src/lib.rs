@@ -1,0 +1,1 @@
+//! Placeholder library; see docs/ARCHITECTURE.md for what this crate will hold.

@@ -1,0 +1,70 @@
+//! Command-line interface of `edgenas`.
+
+mod cost;
+mod progress;
+mod train;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "edgenas",
+    version,
+    about = "Design a word-level language model that fits a small device",
+    long_about = "Design a word-level language model that fits a small device: train ENAS \
+                  recurrent cells on a corpus such as Penn Treebank, and weigh their costs \
+                  (parameters, bytes, RAM, multiply-accumulates, energy and latency per word) \
+                  against a device profile."
+)]
+pub struct Cli {
+    /// Log more detail to stderr (-v: debug, -vv: trace). RUST_LOG overrides this.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train an architecture from scratch and write a checkpoint folder.
+    Train(train::TrainArgs),
+    /// Report a checkpoint's perplexity on one split of a corpus.
+    Evaluate(train::EvaluateArgs),
+    /// Compute an architecture's costs and check them against a device profile's budgets.
+    Cost(cost::CostArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Train(args) => train::train(args),
+        Command::Evaluate(args) => train::evaluate(args),
+        Command::Cost(args) => cost::cost(args),
+    }
+}
+
+/// Sends `tracing` output to stderr, at `info` unless `-v` or `RUST_LOG` asks for more.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Fails with a message naming `what` when `path` is not an existing file.
+fn require_file(path: &PathBuf, what: &str) -> anyhow::Result<()> {
+    if !path.is_file() {
+        anyhow::bail!("{what} {} not found; check the path", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Training and architecture search for edgenas.
+pub mod batch;
+pub mod corpus;
+pub mod checkpoint;
+pub mod model;
+pub mod run;
+pub mod train;

@@ -1,0 +1,288 @@
+//! A whole training run in a folder: start or resume, train epoch by epoch, checkpoint after
+//! each epoch, and write the final metrics.
+
+use std::path::Path;
+use std::time::Instant;
+
+use edgenas_core::Arch;
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, OptimizerConfig};
+
+use crate::batch::{BatchError, Batched};
+use crate::checkpoint::*;
+use crate::corpus::Corpus;
+use crate::train::{epoch_seed, EpochRecord, Reporter, TrainConfig, TrainState, Trainer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error("invalid training setting: {0}")]
+    Config(String),
+    #[error(
+        "arch.json has vocab_size {arch}, but the corpus vocabulary has {corpus} tokens; set \
+         vocab_size to {corpus}"
+    )]
+    VocabSize { arch: usize, corpus: usize },
+}
+
+/// The final figures of a run; saved as `metrics.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub arch: String,
+    pub parameters: usize,
+    pub train_perplexity: f64,
+    pub valid_perplexity: f64,
+    pub test_perplexity: f64,
+    pub best_epoch: usize,
+    pub epochs: usize,
+    pub seed: u64,
+    /// Seconds spent in training epochs, validation included, over every resumed part.
+    pub train_seconds: f64,
+    /// Training words (target tokens) per second, averaged over the epochs.
+    pub words_per_second: f64,
+    pub stop_reason: String,
+}
+
+/// Checks settings that would otherwise fail deep inside training.
+pub fn validate_config(c: &TrainConfig) -> Result<(), RunError> {
+    let bad = |msg: String| Err(RunError::Config(msg));
+    if c.batch_size == 0 {
+        return bad("--batch-size is 0; use at least 1".into());
+    }
+    if c.eval_batch_size == 0 {
+        return bad("--eval-batch-size is 0; use at least 1".into());
+    }
+    if c.bptt == 0 {
+        return bad("--bptt is 0; use at least 1 step".into());
+    }
+    if !(c.lr > 0.0 && c.lr.is_finite()) {
+        return bad(format!("--lr is {}; use a positive learning rate such as 20", c.lr));
+    }
+    if !(c.clip > 0.0) {
+        return bad(format!("--clip is {}; use a positive gradient norm such as 0.25", c.clip));
+    }
+    if !(c.lr_decay > 0.0 && c.lr_decay <= 1.0) {
+        return bad(format!("--lr-decay is {}; use a factor in (0, 1], such as 0.25", c.lr_decay));
+    }
+    if !(c.weight_decay >= 0.0) {
+        return bad(format!("--weight-decay is {}; use 0 or more", c.weight_decay));
+    }
+    if matches!(c.time_limit_minutes, Some(m) if !(m > 0.0)) {
+        return bad("--time-limit must be a positive number of minutes".into());
+    }
+    Ok(())
+}
+
+/// The settings that must match for a resume; the epoch and time limits may change.
+fn resumable(c: &TrainConfig) -> TrainConfig {
+    TrainConfig {
+        max_epochs: 0,
+        time_limit_minutes: None,
+        ..c.clone()
+    }
+}
+
+/// Trains `arch` on `corpus` in the folder `out`, resuming from its last completed epoch when
+/// `resume` is set.
+pub fn train_run(
+    corpus: &Corpus,
+    arch: &Arch,
+    config: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    reporter: &mut dyn Reporter,
+) -> Result<Metrics, RunError> {
+    validate_config(config)?;
+    if arch.vocab_size != corpus.vocab.len() {
+        return Err(RunError::VocabSize {
+            arch: arch.vocab_size,
+            corpus: corpus.vocab.len(),
+        });
+    }
+    let batches = Batched::new(&corpus.train.ids, config.batch_size)?;
+    batches.windows(config.bptt)?;
+
+    let run = RunDir::new(out);
+    let mut trainer = Trainer::new(arch, config.seed);
+    let mut state = if resume {
+        let state = open_for_resume(&run, corpus, arch, config)?;
+        run.load_weights(&mut trainer.vs, &state.last_weights, arch)?;
+        tracing::info!("resuming {} after epoch {}", out.display(), state.epochs_done);
+        state
+    } else {
+        start_run(&run, corpus, arch, config)?
+    };
+
+    let sgd = nn::Sgd {
+        wd: config.weight_decay,
+        ..Default::default()
+    };
+    let mut opt = sgd
+        .build(&trainer.vs, state.lr)
+        .expect("building SGD over a CPU var store cannot fail");
+
+    while !state.finished {
+        if let Some(reason) = stop_before_epoch(&state, config) {
+            state.finished = true;
+            state.stop_reason = Some(reason);
+            run.write_json(STATE_FILE, &state)?;
+            break;
+        }
+        let epoch = state.epochs_done + 1;
+        tch::manual_seed(epoch_seed(config.seed, epoch));
+        opt.set_lr(state.lr);
+        reporter.epoch_started(epoch, batches.windows(config.bptt)?.num_windows());
+
+        let started = Instant::now();
+        let train_nll = trainer.train_epoch(&mut opt, &batches, config, reporter);
+        let train_seconds = started.elapsed().as_secs_f64();
+        let valid = trainer.evaluate(&corpus.valid.ids, config.eval_batch_size, config.bptt)?;
+        let record = EpochRecord {
+            epoch,
+            lr: state.lr,
+            train_perplexity: train_nll.perplexity(),
+            valid_perplexity: valid.perplexity(),
+            seconds: started.elapsed().as_secs_f64(),
+            words_per_second: train_nll.tokens as f64 / train_seconds,
+        };
+        let improved = record.valid_perplexity < state.best_valid_perplexity;
+        if improved {
+            run.save_weights(&trainer.vs, BEST_WEIGHTS_FILE)?;
+            state.best_valid_perplexity = record.valid_perplexity;
+            state.best_epoch = epoch;
+            state.epochs_without_improvement = 0;
+        } else {
+            state.epochs_without_improvement += 1;
+            state.lr *= config.lr_decay;
+        }
+        reporter.epoch_done(&record, improved);
+        state.history.push(record);
+        checkpoint_epoch(&run, &trainer, &mut state, epoch)?;
+    }
+
+    finish(&run, corpus, arch, config, &state)
+}
+
+/// The reason to stop before the next epoch, if any.
+fn stop_before_epoch(state: &TrainState, config: &TrainConfig) -> Option<String> {
+    if state.epochs_done >= config.max_epochs {
+        return Some(format!("reached the epoch limit of {}", config.max_epochs));
+    }
+    if state.epochs_without_improvement >= config.patience && state.epochs_done > 0 {
+        return Some(format!(
+            "validation perplexity did not improve for {} epochs",
+            state.epochs_without_improvement
+        ));
+    }
+    if let (Some(limit), Some(last)) = (config.time_limit_minutes, state.history.last()) {
+        let spent: f64 = state.history.iter().map(|r| r.seconds).sum();
+        if spent + last.seconds > limit * 60.0 {
+            return Some(format!(
+                "another epoch ({:.0} s) would pass the time limit of {limit} minutes",
+                last.seconds
+            ));
+        }
+    }
+    None
+}
+
+fn start_run(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainConfig) -> Result<TrainState, RunError> {
+    if run.has_state() {
+        return Err(CheckpointError::RunExists {
+            path: run.path.clone(),
+        }
+        .into());
+    }
+    run.create()?;
+    arch.save(&run.file(ARCH_FILE)).map_err(CheckpointError::from)?;
+    corpus.vocab.save(&run.file(VOCAB_FILE)).map_err(CheckpointError::from)?;
+    run.write_json(CONFIG_FILE, config)?;
+    Ok(TrainState {
+        epochs_done: 0,
+        lr: config.lr,
+        best_valid_perplexity: f64::INFINITY,
+        best_epoch: 0,
+        epochs_without_improvement: 0,
+        last_weights: String::new(),
+        history: Vec::new(),
+        finished: false,
+        stop_reason: None,
+    })
+}
+
+fn open_for_resume(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainConfig) -> Result<TrainState, RunError> {
+    if !run.has_state() {
+        return Err(CheckpointError::NothingToResume {
+            path: run.path.clone(),
+        }
+        .into());
+    }
+    let mismatch = |file| RunError::from(CheckpointError::Mismatch {
+        path: run.path.clone(),
+        file,
+    });
+    let (saved_arch, saved_vocab) = run.load_model_files()?;
+    if &saved_arch != arch {
+        return Err(mismatch(ARCH_FILE));
+    }
+    if saved_vocab != corpus.vocab {
+        return Err(mismatch(VOCAB_FILE));
+    }
+    let saved_config: TrainConfig = run.read_json(CONFIG_FILE)?;
+    if resumable(&saved_config) != resumable(config) {
+        return Err(mismatch(CONFIG_FILE));
+    }
+    // The epoch and time limits may change on resume; record the ones now in force.
+    run.write_json(CONFIG_FILE, config)?;
+    let mut state: TrainState = run.read_json(STATE_FILE)?;
+    // A finished run that is resumed with a higher epoch limit trains on.
+    if state.finished && state.epochs_done < config.max_epochs {
+        state.finished = false;
+        state.stop_reason = None;
+    }
+    Ok(state)
+}
+
+/// Saves the weights after `epoch`, then the state that names them, then removes the
+/// previous epoch's weights.
+fn checkpoint_epoch(run: &RunDir, trainer: &Trainer, state: &mut TrainState, epoch: usize) -> Result<(), RunError> {
+    let previous = std::mem::replace(&mut state.last_weights, epoch_weights_name(epoch));
+    run.save_weights(&trainer.vs, &state.last_weights)?;
+    state.epochs_done = epoch;
+    run.write_json(STATE_FILE, state)?;
+    if !previous.is_empty() && previous != state.last_weights {
+        run.remove_quietly(&previous);
+    }
+    Ok(())
+}
+
+/// Evaluates the best weights on every split and writes `metrics.json`.
+fn finish(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainConfig, state: &TrainState) -> Result<Metrics, RunError> {
+    let mut best = Trainer::new(arch, config.seed);
+    run.load_weights(&mut best.vs, BEST_WEIGHTS_FILE, arch)?;
+    let eval = |ids: &[i64]| best.evaluate(ids, config.eval_batch_size, config.bptt);
+    let train_seconds: f64 = state.history.iter().map(|r| r.seconds).sum();
+    let words: f64 = state
+        .history
+        .iter()
+        .map(|r| r.words_per_second * r.seconds)
+        .sum();
+    let metrics = Metrics {
+        arch: arch.summary(),
+        parameters: arch.num_parameters(),
+        train_perplexity: eval(&corpus.train.ids)?.perplexity(),
+        valid_perplexity: eval(&corpus.valid.ids)?.perplexity(),
+        test_perplexity: eval(&corpus.test.ids)?.perplexity(),
+        best_epoch: state.best_epoch,
+        epochs: state.epochs_done,
+        seed: config.seed,
+        train_seconds,
+        words_per_second: words / train_seconds.max(1e-9),
+        stop_reason: state.stop_reason.clone().unwrap_or_default(),
+    };
+    run.write_json(METRICS_FILE, &metrics)?;
+    Ok(metrics)
+}
