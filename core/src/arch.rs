@@ -136,11 +136,7 @@ pub enum ArchError {
     #[error("node {node} has no \"input\"; give the index of an earlier node (0 to {max})")]
     MissingInput { node: usize, max: usize },
     #[error("node {node} reads node {input}, which is not earlier; an input must be between 0 and {max}")]
-    InputNotEarlier {
-        node: usize,
-        input: usize,
-        max: usize,
-    },
+    InputNotEarlier { node: usize, input: usize, max: usize },
     #[error("{field} is {value}; it must be at least 1")]
     ZeroSize { field: &'static str, value: usize },
     #[error("dropout.{field} is {value}; a dropout probability must be in [0, 1)")]
@@ -205,12 +201,7 @@ impl Arch {
         }
         for (node, n) in self.nodes.iter().enumerate().skip(1) {
             match n.input {
-                None => {
-                    return Err(ArchError::MissingInput {
-                        node,
-                        max: node - 1,
-                    })
-                }
+                None => return Err(ArchError::MissingInput { node, max: node - 1 }),
                 Some(input) if input >= node => {
                     return Err(ArchError::InputNotEarlier {
                         node,

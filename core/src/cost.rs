@@ -13,24 +13,25 @@
 //! Element-wise work stays float32 at every deploy dtype. Counted per word, with `k` loose
 //! ends and `V` the vocabulary size:
 //!
-//! | step                      | adds per element | mults per element | elements      |
-//! |---------------------------|------------------|-------------------|---------------|
-//! | gate sigmoid              | 1                | 1                 | `H` per node  |
-//! | activation tanh           | 2                | 2                 | `H` per node  |
-//! | activation sigmoid        | 1                | 1                 | `H` per node  |
-//! | activation relu           | 1 (compare)      | 0                 | `H` per node  |
-//! | activation identity       | 0                | 0                 | `H` per node  |
-//! | highway `c*a + (1-c)*s`   | 2 (one is `1-c`) | 2                 | `H` per node  |
-//! | mean of loose ends, k > 1 | k - 1            | 1 (scale by 1/k)  | `H`           |
-//! | decoder bias              | 1                | 0                 | `V`           |
-//! | softmax                   | 3 (max, x - max, sum) | 1 (times 1/sum) | `V`        |
-//! | int8 input quantization   | 1 (max-abs compare) | 1              | `H` per product |
-//! | int8 output rescale       | 0                | 1                 | each output row |
+//! | step                      | adds per element      | mults per element | elements        |
+//! |---------------------------|-----------------------|-------------------|-----------------|
+//! | gate sigmoid              | 1                     | 1                 | `H` per node    |
+//! | activation tanh           | 2                     | 2                 | `H` per node    |
+//! | activation sigmoid        | 1                     | 1                 | `H` per node    |
+//! | activation relu           | 1 (compare)           | 0                 | `H` per node    |
+//! | activation identity       | 0                     | 0                 | `H` per node    |
+//! | highway `c*a + (1-c)*s`   | 2 (one is `1-c`)      | 2                 | `H` per node    |
+//! | mean of loose ends, k > 1 | k - 1                 | 1 (scale by 1/k)  | `H`             |
+//! | decoder bias              | 1                     | 0                 | `V`             |
+//! | softmax                   | 3 (max, x - max, sum) | 1 (times 1/sum)   | `V`             |
+//! | int8 input quantization   | 1 (max-abs compare)   | 1                 | `H` per product |
+//! | int8 output rescale       | 0                     | 1                 | each output row |
 //!
 //! The Horowitz table has no figure for exp or division, so an exp is not charged and a
-//! division is charged as one mult, which undercounts both. So sigmoid is `1 / (1 + exp(-z))`
-//! and tanh is `(1 - e) / (1 + e)` with `e = exp(-2z)`. Node 0's second product accumulates into the first, so it
-//! needs no extra adds. A cell with one loose end uses it as the output and needs no mean.
+//! division counts as one mult, which undercounts both. Sigmoid is `1 / (1 + exp(-z))`, and
+//! tanh is `(1 - e) / (1 + e)` with `e = exp(-2z)`. Node 0's second matrix product
+//! accumulates into the first, so it needs no extra adds. A cell with one loose end uses that
+//! node as its output and needs no mean.
 
 use std::fmt;
 
@@ -81,7 +82,7 @@ pub enum LatencySource {
     Estimate,
 }
 
-/// One cost compared with its budget; `met` is true when `value <= budget`.
+/// One cost compared with its budget. `met` is true when `value <= budget`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BudgetCheck {
     pub name: &'static str,
@@ -96,7 +97,7 @@ pub struct BudgetCheck {
 pub struct CostReport {
     /// Name of the profile the costs are for.
     pub profile: String,
-    /// Deploy dtype from the profile; `model_bytes`, `ram_bytes`, energy and latency use it.
+    /// Deploy dtype from the profile, used for `model_bytes`, `ram_bytes`, energy and latency.
     pub dtype: Dtype,
     pub parameters: u64,
     pub model_bytes_float32: u64,
@@ -119,7 +120,7 @@ pub struct CostReport {
     pub energy_uj_per_word: f64,
     pub latency_ms_per_word: f64,
     pub latency_source: LatencySource,
-    /// One check per budget in the profile; latency is always checked.
+    /// One check per budget in the profile. Latency is always checked.
     pub checks: Vec<BudgetCheck>,
 }
 
@@ -132,10 +133,8 @@ impl CostReport {
 
 /// Bytes of one stored matrix row of `cols` elements, with its float32 scale at int8.
 fn row_bytes(cols: u64, dtype: Dtype) -> u64 {
-    match dtype {
-        Dtype::Int8 => cols + F32_BYTES,
-        Dtype::Float32 => cols * F32_BYTES,
-    }
+    let scale = if dtype == Dtype::Int8 { F32_BYTES } else { 0 };
+    cols * dtype.bytes() + scale
 }
 
 /// Returns the matrix rows in the model, all of `H` columns: `V` (embedding) + `V` (untied
@@ -386,13 +385,28 @@ fn format_value(value: f64) -> String {
     }
 }
 
+/// Returns one table row: name, value, budget, unit and whether the budget is met, with `-`
+/// for the budget and the verdict of a cost without a budget.
+fn table_row(name: &str, value: f64, unit: &str, check: Option<&BudgetCheck>) -> [String; 5] {
+    let (budget, met) = match check {
+        Some(c) => (format_value(c.budget), if c.met { "yes" } else { "no" }),
+        None => ("-".to_string(), "-"),
+    };
+    [
+        name.to_string(),
+        format_value(value),
+        budget,
+        unit.to_string(),
+        met.to_string(),
+    ]
+}
+
+/// Prints a header line, then a table with one row per cost, aligned for a terminal.
 impl fmt::Display for CostReport {
-    /// Prints a header line and an aligned table of costs, with budget and `yes`/`no` for
-    /// each budgeted cost and `-` for the others.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let memory = match self.weight_memory {
             WeightMemory::Sram { capacity_bytes, .. } => {
-                format!("SRAM tier {capacity_bytes} bytes")
+                format!("the {capacity_bytes}-byte SRAM tier")
             }
             WeightMemory::Dram { .. } => "DRAM".to_string(),
         };
@@ -406,41 +420,34 @@ impl fmt::Display for CostReport {
             self.profile, self.dtype
         )?;
 
-        let budgeted = |name: &str, value: f64, unit: &str| match self
-            .checks
-            .iter()
-            .find(|c| c.name == name)
-        {
-            Some(c) => [
+        let row = |name: &str, value: f64, unit: &str| {
+            table_row(
                 name,
-                &format_value(value),
-                &format_value(c.budget),
+                value,
                 unit,
-                if c.met { "yes" } else { "no" },
-            ]
-            .map(str::to_string),
-            None => [name, &format_value(value), "-", unit, "-"].map(str::to_string),
+                self.checks.iter().find(|c| c.name == name),
+            )
         };
         let rows = [
             ["cost", "value", "budget", "unit", "met"].map(str::to_string),
-            budgeted("parameters", self.parameters as f64, ""),
-            budgeted("model size", self.model_bytes as f64, "bytes"),
-            budgeted("RAM", self.ram_bytes as f64, "bytes"),
-            budgeted("MACs", self.macs_per_word as f64, "/word"),
-            budgeted(
+            row("parameters", self.parameters as f64, ""),
+            row("model size", self.model_bytes as f64, "bytes"),
+            row("RAM", self.ram_bytes as f64, "bytes"),
+            row("MACs", self.macs_per_word as f64, "/word"),
+            row(
                 "weights read",
                 self.weight_bytes_read_per_word as f64,
                 "bytes/word",
             ),
-            budgeted("arithmetic energy", self.arithmetic_uj_per_word, "uJ/word"),
-            budgeted("memory energy", self.memory_uj_per_word, "uJ/word"),
-            budgeted("energy", self.energy_uj_per_word, "uJ/word"),
-            budgeted("latency", self.latency_ms_per_word, "ms/word"),
+            row("arithmetic energy", self.arithmetic_uj_per_word, "uJ/word"),
+            row("memory energy", self.memory_uj_per_word, "uJ/word"),
+            row("energy", self.energy_uj_per_word, "uJ/word"),
+            row("latency", self.latency_ms_per_word, "ms/word"),
         ];
 
         let mut widths = [0; 5];
-        for row in &rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
+        for cells in &rows {
+            for (width, cell) in widths.iter_mut().zip(cells) {
                 *width = (*width).max(cell.len());
             }
         }

@@ -23,7 +23,7 @@ pub struct Profile {
     pub device: Device,
     pub deploy: Deploy,
     pub budgets: Budgets,
-    /// Energy per operation; each missing field takes its Horowitz (ISSCC 2014, 45 nm) value.
+    /// Energy per operation. Each missing field takes its Horowitz (ISSCC 2014, 45 nm) value.
     #[serde(default)]
     pub energy: EnergyTable,
     pub latency: LatencyModel,
@@ -76,11 +76,11 @@ impl fmt::Display for Dtype {
     }
 }
 
-/// How the model runs on the device.
+/// Deploy settings: the weight dtype and the runtime's RAM overhead.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
-    /// Weight dtype the model ships in; every budget is checked at this dtype.
+    /// Weight dtype the model ships in, at which every budget is checked.
     pub dtype: Dtype,
     /// Bytes of RAM the runtime needs besides weights and the working set (binary, allocator,
     /// I/O buffers). An estimate until measured on the board.
@@ -150,7 +150,7 @@ pub struct EnergyTable {
     pub int8_mult_pj: f64,
     /// On-chip SRAM read energies by capacity, smallest first.
     pub sram: Vec<SramTier>,
-    /// Energy of one 64-bit DRAM read in pJ. Horowitz gives 1300 to 2600; the default is 2000.
+    /// Energy of one 64-bit DRAM read in pJ. Horowitz gives 1300 to 2600, and the default is 2000.
     pub dram_read_pj_per_64bit: f64,
 }
 
@@ -267,14 +267,14 @@ pub enum ProfileError {
         problem: String,
     },
     #[error(
-        "invalid device profile {path}: budgets.max_latency_ms_per_word = {given} is above the \
+        "invalid device profile {path}: budgets.max_latency_ms_per_word = {budget} is above the \
          {derived} ms per word left by words_per_minute = {words_per_minute} and \
          recognizer_ms_per_word = {recognizer_ms_per_word} (60000 / {words_per_minute} - \
          {recognizer_ms_per_word}); lower it to {derived} or less, or remove it to use {derived}"
     )]
     LatencyAboveDerived {
         path: String,
-        given: f64,
+        budget: f64,
         derived: f64,
         words_per_minute: f64,
         recognizer_ms_per_word: f64,
@@ -284,22 +284,22 @@ pub enum ProfileError {
 impl Profile {
     /// Reads and validates a device profile.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let shown = path.display().to_string();
+        let display_path = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            path: shown.clone(),
+            path: display_path.clone(),
             source,
         })?;
-        Profile::parse(&text, &shown)
+        Profile::parse(&text, &display_path)
     }
 
-    /// Parses and validates profile TOML; `origin` names the source (a path) in errors.
+    /// Parses and validates profile TOML. `origin` names the source (a path) in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
         let toml_error = |source| ProfileError::Toml {
             path: origin.to_string(),
             source,
         };
         let raw: toml::Table = toml::from_str(text).map_err(toml_error)?;
-        reject_negative_integers(&raw, "", origin)?;
+        reject_negative_integers(&toml::Value::Table(raw), "", origin)?;
         let profile: Profile = toml::from_str(text).map_err(toml_error)?;
         profile.validate(origin)?;
         Ok(profile)
@@ -308,120 +308,106 @@ impl Profile {
     /// Checks every value that the types allow but the cost model cannot use, such as a zero
     /// budget or a latency budget above the time left per word.
     pub fn validate(&self, origin: &str) -> Result<(), ProfileError> {
-        let invalid = |key: &str, value: &dyn fmt::Display, problem: &str| ProfileError::Value {
-            path: origin.to_string(),
-            key: key.to_string(),
-            value: value.to_string(),
-            problem: problem.to_string(),
-        };
-        let positive = |key: &str, value: f64| {
-            if value.is_finite() && value > 0.0 {
-                Ok(())
-            } else {
-                Err(invalid(
-                    key,
-                    &value,
-                    "is invalid; give a finite number above 0",
-                ))
-            }
-        };
-
+        let check = Checker { origin };
         if self.name.trim().is_empty() {
-            return Err(invalid(
-                "name",
-                &"\"\"",
-                "is empty; give a short profile name",
-            ));
+            return Err(check.invalid("name", "\"\"", "is empty; give a short profile name"));
         }
-        positive("device.cores", f64::from(self.device.cores))?;
-        positive("device.clock_mhz", f64::from(self.device.clock_mhz))?;
-        positive("device.ram_bytes", self.device.ram_bytes as f64)?;
+        check.above_zero("device.cores", f64::from(self.device.cores))?;
+        check.above_zero("device.clock_mhz", f64::from(self.device.clock_mhz))?;
+        check.above_zero("device.ram_bytes", self.device.ram_bytes as f64)?;
 
-        validate_budgets(&self.budgets, &self.device, origin)?;
+        validate_budgets(&self.budgets, &self.device, &check)?;
 
         let e = &self.energy;
-        for (key, value) in [
-            ("energy.f32_add_pj", e.f32_add_pj),
-            ("energy.f32_mult_pj", e.f32_mult_pj),
-            ("energy.int8_add_pj", e.int8_add_pj),
-            ("energy.int8_mult_pj", e.int8_mult_pj),
-            ("energy.dram_read_pj_per_64bit", e.dram_read_pj_per_64bit),
-        ] {
-            positive(key, value)?;
-        }
+        check.above_zero("energy.f32_add_pj", e.f32_add_pj)?;
+        check.above_zero("energy.f32_mult_pj", e.f32_mult_pj)?;
+        check.above_zero("energy.int8_add_pj", e.int8_add_pj)?;
+        check.above_zero("energy.int8_mult_pj", e.int8_mult_pj)?;
+        check.above_zero("energy.dram_read_pj_per_64bit", e.dram_read_pj_per_64bit)?;
         if e.sram.is_empty() {
-            return Err(invalid(
-                "energy.sram",
-                &"[]",
-                "is empty; list at least one SRAM tier",
-            ));
+            return Err(check.invalid("energy.sram", "[]", "is empty; list at least one tier"));
         }
         for (i, tier) in e.sram.iter().enumerate() {
-            positive(
-                &format!("energy.sram[{i}].capacity_bytes"),
-                tier.capacity_bytes as f64,
-            )?;
-            positive(
+            let capacity_key = format!("energy.sram[{i}].capacity_bytes");
+            check.above_zero(&capacity_key, tier.capacity_bytes as f64)?;
+            check.above_zero(
                 &format!("energy.sram[{i}].read_pj_per_64bit"),
                 tier.read_pj_per_64bit,
             )?;
             if i > 0 && tier.capacity_bytes <= e.sram[i - 1].capacity_bytes {
-                return Err(invalid(
-                    &format!("energy.sram[{i}].capacity_bytes"),
-                    &tier.capacity_bytes,
-                    "is not above the previous tier's; list SRAM tiers smallest first",
-                ));
+                let problem = "is not above the previous tier's; list SRAM tiers smallest first";
+                return Err(check.invalid(capacity_key, tier.capacity_bytes, problem));
             }
         }
 
         let l = &self.latency;
-        positive("latency.f32_macs_per_second", l.f32_macs_per_second)?;
-        positive("latency.int8_macs_per_second", l.int8_macs_per_second)?;
-        if !(l.overhead_us_per_word.is_finite() && l.overhead_us_per_word >= 0.0) {
-            return Err(invalid(
-                "latency.overhead_us_per_word",
-                &l.overhead_us_per_word,
-                "is invalid; give a finite number of microseconds, 0 or more",
-            ));
-        }
+        check.above_zero("latency.f32_macs_per_second", l.f32_macs_per_second)?;
+        check.above_zero("latency.int8_macs_per_second", l.int8_macs_per_second)?;
+        check.zero_or_more("latency.overhead_us_per_word", l.overhead_us_per_word)?;
         for (i, m) in l.measured.iter().enumerate() {
             let key = |field: &str| format!("latency.measured[{i}].{field}");
-            positive(&key("hidden_size"), m.hidden_size as f64)?;
-            positive(&key("num_nodes"), m.num_nodes as f64)?;
-            positive(&key("us_per_word"), m.us_per_word)?;
+            check.above_zero(&key("hidden_size"), m.hidden_size as f64)?;
+            check.above_zero(&key("num_nodes"), m.num_nodes as f64)?;
+            check.above_zero(&key("us_per_word"), m.us_per_word)?;
             if let Some(v) = m.vocab_size {
-                positive(&key("vocab_size"), v as f64)?;
+                check.above_zero(&key("vocab_size"), v as f64)?;
             }
             let same_shape = |o: &MeasuredLatency| {
                 (o.hidden_size, o.num_nodes, o.vocab_size, o.dtype)
                     == (m.hidden_size, m.num_nodes, m.vocab_size, m.dtype)
             };
             if let Some(first) = l.measured[..i].iter().position(same_shape) {
-                return Err(invalid(
-                    &format!("latency.measured[{i}]"),
-                    &format!(
-                        "{{ hidden_size = {}, num_nodes = {} }}",
-                        m.hidden_size, m.num_nodes
-                    ),
-                    &format!("repeats the shape and dtype of latency.measured[{first}]; keep one"),
-                ));
+                let shape = format!(
+                    "{{ hidden_size = {}, num_nodes = {} }}",
+                    m.hidden_size, m.num_nodes
+                );
+                let problem =
+                    format!("repeats the shape and dtype of latency.measured[{first}]; keep one");
+                return Err(check.invalid(format!("latency.measured[{i}]"), shape, problem));
             }
         }
         Ok(())
     }
 }
 
-/// Checks that every budget is positive, that the RAM budget fits the board and that the
+/// Builds `ProfileError::Value` errors that name one profile file.
+struct Checker<'a> {
+    origin: &'a str,
+}
+
+impl Checker<'_> {
+    fn invalid(
+        &self,
+        key: impl Into<String>,
+        value: impl fmt::Display,
+        problem: impl Into<String>,
+    ) -> ProfileError {
+        ProfileError::Value {
+            path: self.origin.to_string(),
+            key: key.into(),
+            value: value.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    fn above_zero(&self, key: &str, value: f64) -> Result<(), ProfileError> {
+        if value.is_finite() && value > 0.0 {
+            return Ok(());
+        }
+        Err(self.invalid(key, value, "is invalid; give a finite number above 0"))
+    }
+
+    fn zero_or_more(&self, key: &str, value: f64) -> Result<(), ProfileError> {
+        if value.is_finite() && value >= 0.0 {
+            return Ok(());
+        }
+        Err(self.invalid(key, value, "is invalid; give a finite number, 0 or more"))
+    }
+}
+
+/// Checks that every budget is above 0, that the RAM budget fits the board and that the
 /// latency budget fits the time left per word.
-fn validate_budgets(b: &Budgets, device: &Device, origin: &str) -> Result<(), ProfileError> {
-    let invalid = |key: &str, value: &dyn fmt::Display, problem: String| ProfileError::Value {
-        path: origin.to_string(),
-        key: format!("budgets.{key}"),
-        value: value.to_string(),
-        problem,
-    };
-    let not_positive = "is invalid; a budget must be above 0, so give a larger number or remove \
-                        the key to leave this cost without a budget";
+fn validate_budgets(b: &Budgets, device: &Device, check: &Checker) -> Result<(), ProfileError> {
     let optional = [
         ("max_parameters", b.max_parameters.map(|v| v as f64)),
         ("max_model_bytes", b.max_model_bytes.map(|v| v as f64)),
@@ -431,27 +417,19 @@ fn validate_budgets(b: &Budgets, device: &Device, origin: &str) -> Result<(), Pr
     ];
     for (key, value) in optional {
         if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(invalid(key, &v, not_positive.to_string()));
+            let problem = "is invalid; a budget must be above 0, so give a larger number or \
+                           remove the key to leave this cost without a budget";
+            return Err(check.invalid(format!("budgets.{key}"), v, problem));
         }
     }
-    if !(b.words_per_minute.is_finite() && b.words_per_minute > 0.0) {
-        let problem = "is invalid; give the worst-case speaking rate, such as 250".to_string();
-        return Err(invalid("words_per_minute", &b.words_per_minute, problem));
-    }
-    if !(b.recognizer_ms_per_word.is_finite() && b.recognizer_ms_per_word >= 0.0) {
-        let problem = "is invalid; give the recognizer's ms per word, 0 or more".to_string();
-        return Err(invalid(
-            "recognizer_ms_per_word",
-            &b.recognizer_ms_per_word,
-            problem,
-        ));
-    }
+    check.above_zero("budgets.words_per_minute", b.words_per_minute)?;
+    check.zero_or_more("budgets.recognizer_ms_per_word", b.recognizer_ms_per_word)?;
     if let Some(max) = b.max_ram_bytes.filter(|&max| max > device.ram_bytes) {
         let problem = format!(
             "is above device.ram_bytes = {}; lower it to the board's RAM or less",
             device.ram_bytes
         );
-        return Err(invalid("max_ram_bytes", &max, problem));
+        return Err(check.invalid("budgets.max_ram_bytes", max, problem));
     }
 
     let derived = b.derived_latency_ms_per_word();
@@ -462,16 +440,13 @@ fn validate_budgets(b: &Budgets, device: &Device, origin: &str) -> Result<(), Pr
             b.words_per_minute,
             60_000.0 / b.words_per_minute
         );
-        return Err(invalid(
-            "recognizer_ms_per_word",
-            &b.recognizer_ms_per_word,
-            problem,
-        ));
+        let key = "budgets.recognizer_ms_per_word";
+        return Err(check.invalid(key, b.recognizer_ms_per_word, problem));
     }
-    if let Some(given) = b.max_latency_ms_per_word.filter(|&given| given > derived) {
+    if let Some(budget) = b.max_latency_ms_per_word.filter(|&budget| budget > derived) {
         return Err(ProfileError::LatencyAboveDerived {
-            path: origin.to_string(),
-            given,
+            path: check.origin.to_string(),
+            budget,
             derived,
             words_per_minute: b.words_per_minute,
             recognizer_ms_per_word: b.recognizer_ms_per_word,
@@ -480,35 +455,33 @@ fn validate_budgets(b: &Budgets, device: &Device, origin: &str) -> Result<(), Pr
     Ok(())
 }
 
-/// Rejects any negative integer in `table`, naming its dotted key. The typed profile stores
-/// counts and sizes unsigned, and a failed unsigned parse would not name the key.
+/// Rejects any negative integer in `value`, naming its dotted key (`key` is empty at the top
+/// level). The typed profile stores counts and sizes unsigned, and a failed unsigned parse
+/// would not name the key.
 fn reject_negative_integers(
-    table: &toml::Table,
-    prefix: &str,
-    origin: &str,
-) -> Result<(), ProfileError> {
-    for (key, value) in table {
-        reject_negative_in_value(value, &format!("{prefix}{key}"), origin)?;
-    }
-    Ok(())
-}
-
-fn reject_negative_in_value(
     value: &toml::Value,
     key: &str,
     origin: &str,
 ) -> Result<(), ProfileError> {
     match value {
-        toml::Value::Integer(i) if *i < 0 => Err(ProfileError::Value {
-            path: origin.to_string(),
-            key: key.to_string(),
-            value: i.to_string(),
-            problem: "is negative; counts and sizes must be 0 or more".to_string(),
-        }),
-        toml::Value::Table(inner) => reject_negative_integers(inner, &format!("{key}."), origin),
+        toml::Value::Integer(i) if *i < 0 => {
+            let problem = "is negative; counts and sizes must be 0 or more";
+            Err(Checker { origin }.invalid(key, i, problem))
+        }
+        toml::Value::Table(table) => {
+            for (name, inner) in table {
+                let inner_key = if key.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{key}.{name}")
+                };
+                reject_negative_integers(inner, &inner_key, origin)?;
+            }
+            Ok(())
+        }
         toml::Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                reject_negative_in_value(item, &format!("{key}[{i}]"), origin)?;
+                reject_negative_integers(item, &format!("{key}[{i}]"), origin)?;
             }
             Ok(())
         }

@@ -52,17 +52,17 @@ fn arch(v: usize, h: usize, first: Activation, rest: &[(usize, Activation)], tie
     arch
 }
 
-/// V=10000, H=128, 5 nodes, tied; loose ends 3 and 4.
+/// Reference model: V=10000, H=128, 5 nodes, tied, with loose ends 3 and 4.
 fn reference_model() -> Arch {
     let rest = [(0, Relu), (1, Tanh), (1, Identity), (2, Sigmoid)];
     arch(10_000, 128, Tanh, &rest, true)
 }
 
-fn assert_close(actual: f64, expected: f64, what: &str) {
+fn assert_close(actual: f64, expected: f64, label: &str) {
     let tolerance = 1e-9 * expected.abs().max(1e-12);
     assert!(
         (actual - expected).abs() <= tolerance,
-        "{what}: got {actual}, expected {expected}"
+        "{label}: got {actual}, expected {expected}"
     );
 }
 
@@ -161,7 +161,7 @@ fn cost_table_matches_hand_derivations() {
             bytes_float32: 1512, // 4 * 378
             bytes_int8: 856,     // (50 + 32 rows) * (4 + 4) + 200
             macs: 328,           // 2*4*4*4 + 50*4
-            adds: 248,           // nodes (9 + 3)*4 + bias/softmax 200; one loose end, no mean
+            adds: 248,           // nodes (9 + 3)*4 + bias/softmax 200 (one loose end needs no mean)
             mults: 98,           // nodes (9 + 3)*4 + softmax 50
             read_bytes: 1512,    // tied: every weight is read per word
             ram: 3088,           // 1512 + 4*(8 + 36 + 100) + 1000
@@ -286,8 +286,8 @@ fn budgets_met_at_exact_value() {
     }
     assert!(report.all_met());
 
-    let over = Profile::parse(&profile_toml(&budgets(1955, 3183, 5143, 0.004), ""), "t").unwrap();
-    let mut over = over;
+    let mut over =
+        Profile::parse(&profile_toml(&budgets(1955, 3183, 5143, 0.004), ""), "t").unwrap();
     over.budgets.max_latency_ms_per_word = Some(0.1); // estimate is 0.108416 ms
     let report = estimate(&model, &over);
     for check in &report.checks {
@@ -342,8 +342,8 @@ fn latency_budget_derived_from_speaking_rate() {
     assert_eq!(profile.budgets.derived_latency_ms_per_word(), 40.0); // 60000/250 - 200
     assert_eq!(profile.budgets.latency_ms_per_word(), 40.0);
 
-    let given = Profile::parse(&profile_toml("max_latency_ms_per_word = 30", ""), "t").unwrap();
-    assert_eq!(given.budgets.latency_ms_per_word(), 30.0);
+    let with_max = Profile::parse(&profile_toml("max_latency_ms_per_word = 30", ""), "t").unwrap();
+    assert_eq!(with_max.budgets.latency_ms_per_word(), 30.0);
     let at_derived =
         Profile::parse(&profile_toml("max_latency_ms_per_word = 40", ""), "t").unwrap();
     assert_eq!(at_derived.budgets.latency_ms_per_word(), 40.0);
@@ -493,6 +493,21 @@ fn profile_errors_name_file_and_key() {
             base.replace("[budgets]", "[budgets]\nmax_model_bytes = 1.5"),
             vec!["max_model_bytes", "line"],
         ),
+        (
+            base.replace(
+                "recognizer_ms_per_word = 200",
+                "recognizer_ms_per_word = -0.5",
+            ),
+            vec!["budgets.recognizer_ms_per_word = -0.5", "0 or more"],
+        ),
+        (
+            profile_toml(
+                "",
+                "[energy]\nsram = [{ capacity_bytes = 32768, read_pj_per_64bit = 20.0 }, \
+                 { capacity_bytes = 8192, read_pj_per_64bit = 10.0 }]",
+            ),
+            vec!["energy.sram[1].capacity_bytes = 8192", "smallest first"],
+        ),
     ];
     for (text, fragments) in cases {
         let (path, err) = load_text(&text);
@@ -576,10 +591,8 @@ fn report_display_aligns_columns() {
         "{table}"
     );
     let latency = lines.iter().find(|l| l.starts_with("latency")).unwrap();
-    assert!(
-        latency.contains("2.265") && latency.ends_with("yes"),
-        "{table}"
-    );
+    assert!(latency.contains("2.265"), "{table}");
+    assert!(latency.ends_with("yes"), "{table}");
     let macs = lines.iter().find(|l| l.starts_with("MACs")).unwrap();
     assert!(macs.ends_with('-'), "{table}");
 }

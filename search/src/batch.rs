@@ -67,7 +67,8 @@ impl Batched {
         })
     }
 
-    /// Row-major matrix of shape `[steps + 1, batch_size]`; see the type documentation.
+    /// Row-major matrix of shape `[steps + 1, batch_size]`, laid out as the type documentation
+    /// describes.
     pub fn data(&self) -> &[i64] {
         &self.data
     }
@@ -91,7 +92,7 @@ impl Batched {
         self.steps * self.batch_size
     }
 
-    /// Cuts the columns into windows of `bptt` time steps; the last window may be shorter.
+    /// Cuts the columns into windows of `bptt` time steps. The last window may be shorter.
     pub fn windows(&self, bptt: usize) -> Result<Windows<'_>, BatchError> {
         if bptt == 0 {
             return Err(BatchError::ZeroBptt);
@@ -164,7 +165,8 @@ impl<'a> Windows<'a> {
         self.iter_from(0)
     }
 
-    /// Iterates over the windows from `index` on; empty when `index >= num_windows()`.
+    /// Iterates over the windows from `index` on. The iterator is empty when
+    /// `index >= num_windows()`.
     pub fn iter_from(&self, index: usize) -> WindowIter<'a> {
         WindowIter {
             windows: *self,

@@ -37,8 +37,8 @@ impl Split {
         }
     }
 
-    /// Accepted file names, plain style first (`train.txt`), then Mikolov's style
-    /// (`ptb.train.txt`).
+    /// Accepted file names: the plain style (`train.txt`) first, then the style of Mikolov's
+    /// Penn Treebank release (`ptb.train.txt`).
     pub fn file_names(self) -> [&'static str; 2] {
         match self {
             Split::Train => ["train.txt", "ptb.train.txt"],
@@ -142,11 +142,14 @@ impl Corpus {
     pub fn load(dir: &Path, max_vocab: Option<usize>) -> Result<Corpus, CorpusError> {
         let [train_path, valid_path, test_path] = find_splits(dir)?;
 
-        let train_bytes = read_bytes(&train_path)?;
-        let train_tokens = tokenize(&train_path, &train_bytes)?;
-        let vocab = build_vocab(&train_path, &train_tokens, max_vocab)?;
-        let train = map_tokens(train_path, &train_tokens, &vocab, Split::Train.name());
-        drop(train_tokens);
+        // The block frees the training text and its token slices before the next split is read.
+        let (vocab, train) = {
+            let bytes = read_bytes(&train_path)?;
+            let tokens = tokenize(&train_path, &bytes)?;
+            let vocab = build_vocab(&train_path, &tokens, max_vocab)?;
+            let train = map_tokens(train_path, &tokens, &vocab, Split::Train.name());
+            (vocab, train)
+        };
 
         let valid = read_mapped(valid_path, &vocab, Split::Valid)?;
         let test = read_mapped(test_path, &vocab, Split::Test)?;
@@ -183,7 +186,8 @@ impl Corpus {
     }
 }
 
-/// Reads one split file and maps its tokens through `vocab`; missing words map to `<unk>`.
+/// Reads one split file and maps its tokens through `vocab`. Words missing from `vocab` map
+/// to `<unk>`.
 pub fn read_split(path: &Path, vocab: &Vocab) -> Result<SplitIds, CorpusError> {
     let label = path
         .file_name()
@@ -296,8 +300,9 @@ fn build_vocab(path: &Path, tokens: &[&str], max_vocab: Option<usize>) -> Result
     ordered.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let tokens = ordered.into_iter().map(|(token, _)| token.to_string()).collect();
 
-    // Tokens come from `split_whitespace`, so they are distinct, non-empty and free of
-    // whitespace, and both special tokens were added above: `from_tokens` cannot fail here.
+    // The tokens are distinct map keys, and `split_whitespace` and `char::is_whitespace` share
+    // the Unicode definition of whitespace. Both special tokens were added above, so
+    // `from_tokens` cannot fail here.
     Ok(Vocab::from_tokens(tokens, &path.display().to_string())
         .expect("vocabulary built from whitespace-split tokens is always valid"))
 }

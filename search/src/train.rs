@@ -144,25 +144,39 @@ impl Trainer {
         let windows = batches.windows(config.bptt).expect("bptt validated at start");
         for window in windows.iter() {
             let (input, target) = window_tensors(&window);
-            let out = self.model.forward(&input, &state, true);
-            let vocab = self.model.arch().vocab_size as i64;
-            let loss = out
-                .logits
-                .view([-1, vocab])
-                .cross_entropy_for_logits(&target.view([-1]));
-            opt.zero_grad();
-            loss.backward();
-            opt.clip_grad_norm(config.clip);
-            opt.step();
-            state = out.state.detach();
+            let (loss, next) = self.train_window(opt, &input, &target, &state, config.clip);
+            state = next;
 
             let tokens = target.numel();
-            nll.sum += loss.double_value(&[]) * tokens as f64;
+            nll.sum += loss * tokens as f64;
             nll.tokens += tokens;
             let rate = nll.tokens as f64 / started.elapsed().as_secs_f64();
             reporter.window_done(nll.perplexity(), rate);
         }
         nll
+    }
+
+    /// Runs one SGD step on a window: forward with dropout, mean cross-entropy, backward,
+    /// gradient clipping to `clip`, update. Returns the mean loss and the detached state.
+    pub fn train_window(
+        &self,
+        opt: &mut nn::Optimizer,
+        input: &Tensor,
+        target: &Tensor,
+        state: &Tensor,
+        clip: f64,
+    ) -> (f64, Tensor) {
+        let vocab = self.model.arch().vocab_size as i64;
+        let out = self.model.forward(input, state, true);
+        let loss = out
+            .logits
+            .view([-1, vocab])
+            .cross_entropy_for_logits(&target.view([-1]));
+        opt.zero_grad();
+        loss.backward();
+        opt.clip_grad_norm(clip);
+        opt.step();
+        (loss.double_value(&[]), out.state.detach())
     }
 
     /// Returns the NLL of the model on `ids` without dropout, carrying the state across

@@ -11,8 +11,8 @@ use tempfile::TempDir;
 
 const PTB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ptb");
 
-/// Training text with known counts: `<eos>` 3; `cat`, `sat`, `the` 2; `The`, `dog` 1. Lines 2
-/// and 4 are blank, and the file ends with a newline.
+/// Training text with known counts. `<eos>` occurs 3 times, `cat`, `sat` and `the` twice, and
+/// `The` and `dog` once. Lines 2 and 4 contain only whitespace, and the file ends with a newline.
 const TRAIN: &str = "the cat sat\n\nthe dog sat\n   \t\r\nThe cat\n";
 
 /// Expected vocabulary for `TRAIN`: descending count, ties in byte order, `<unk>` added last.
@@ -26,7 +26,7 @@ fn write_corpus(files: &[(&str, &[u8])]) -> TempDir {
     dir
 }
 
-/// A corpus in plain file names whose valid and test splits contain only training words.
+/// Writes a corpus with plain file names whose valid and test splits contain only training words.
 fn plain_corpus() -> TempDir {
     write_corpus(&[
         ("train.txt", TRAIN.as_bytes()),
@@ -57,7 +57,7 @@ fn vocab_order_counts_then_bytes() {
 fn train_ids_and_eos_placement() {
     let dir = plain_corpus();
     let corpus = Corpus::load(dir.path(), None).unwrap();
-    // the cat sat <eos> | the dog sat <eos> | The cat <eos>; blank lines add nothing.
+    // the cat sat <eos> | the dog sat <eos> | The cat <eos>. Blank lines add nothing.
     assert_eq!(corpus.train.ids, [3, 1, 2, 0, 3, 5, 2, 0, 4, 1, 0]);
     assert_eq!(corpus.train.unknown_tokens, 0);
     assert_eq!(corpus.train.path, dir.path().join("train.txt"));
@@ -221,7 +221,7 @@ fn unknown_words_map_to_unk() {
     let unk = corpus.vocab.unk_id() as i64;
     assert_eq!(unk, 6);
     assert_eq!(corpus.valid.ids, [3, unk, 2, 0, unk, unk, unk, 0]);
-    // fish twice and bird once; the literal <unk> is a vocabulary token.
+    // fish twice and bird once. The literal <unk> is a vocabulary token, so it is not counted.
     assert_eq!(corpus.valid.unknown_tokens, 3);
     assert_eq!(corpus.test.unknown_tokens, 0);
     assert_eq!(corpus.train.unknown_tokens, 0);
