@@ -80,14 +80,14 @@ class Architecture:
             raise ArchitectureError(f"arch must be a JSON object, got {type(data).__name__}")
         unknown = sorted(set(data) - _ARCH_KEYS)
         if unknown:
-            raise ArchitectureError(f"unknown arch keys {unknown}; expected only {sorted(_ARCH_KEYS)}")
+            raise ArchitectureError(f"unknown arch keys {unknown}, expected only {sorted(_ARCH_KEYS)}")
         missing = sorted(_ARCH_KEYS - set(data))
         if missing:
             raise ArchitectureError(f"missing arch keys {missing}")
 
         if type(data["version"]) is not int or data["version"] != ARCH_FORMAT_VERSION:
             raise ArchitectureError(
-                f"unsupported arch version {data['version']!r}; expected {ARCH_FORMAT_VERSION}"
+                f"unsupported arch version {data['version']!r}, expected {ARCH_FORMAT_VERSION}"
             )
         vocab_size = _positive_int(data["vocab_size"], "vocab_size")
         hidden_size = _positive_int(data["hidden_size"], "hidden_size")
@@ -160,7 +160,7 @@ def _parse_nodes(raw_nodes: Any) -> tuple[NodeSpec, ...]:
         activation = raw.get("activation")
         if activation not in ACTIVATIONS:
             raise ArchitectureError(
-                f"nodes[{index}].activation is {activation!r}; expected one of {sorted(ACTIVATIONS)}"
+                f"invalid nodes[{index}].activation {activation!r}, expected one of {sorted(ACTIVATIONS)}"
             )
 
         if index == 0:
@@ -171,7 +171,7 @@ def _parse_nodes(raw_nodes: Any) -> tuple[NodeSpec, ...]:
             source = raw.get("input")
             if isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < index:
                 raise ArchitectureError(
-                    f"nodes[{index}].input is {source!r}; expected an integer in [0, {index})"
+                    f"invalid nodes[{index}].input {source!r}, expected an integer in [0, {index})"
                 )
         nodes.append(NodeSpec(input=source, activation=activation))
     return tuple(nodes)
@@ -184,7 +184,7 @@ def _parse_dropout(raw: Any) -> dict[str, float]:
     for key in DROPOUT_KEYS:
         value = raw[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-            raise ArchitectureError(f"dropout.{key} is {value!r}; expected a number in [0, 1)")
+            raise ArchitectureError(f"invalid dropout.{key} {value!r}, expected a number in [0, 1)")
         dropout[key] = float(value)
     return dropout
 
@@ -207,7 +207,7 @@ class _Node(nn.Module):
 
 
 class _DecoderBias(nn.Module):
-    """Decoder of a tied model: only the bias, the weight is embedding.weight."""
+    """Decoder bias of a tied model, whose decoder weight is embedding.weight."""
 
     def __init__(self, vocab_size: int) -> None:
         super().__init__()
@@ -346,6 +346,7 @@ class EnasLanguageModel(nn.Module):
         if dropout["embedding"] > 0.0:
             # Dropping whole rows of the table is the same as scaling each
             # looked-up row by its row mask entry, which avoids a [V, H] product.
+            # A tied decoder still uses the full, unmasked embedding.weight.
             row_mask = _inverted_dropout_mask((self.arch.vocab_size, 1), dropout["embedding"], weight)
             x = x * row_mask[tokens]
         if dropout["input"] > 0.0:

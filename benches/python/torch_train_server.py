@@ -5,11 +5,12 @@ Usage:
         --arch ARCH_JSON --batch-size B --bptt T --threads N [--seed S]
 
 The server builds the reference model of benches/python/enas_reference.py with
-random weights and trains it on random tokens, on the CPU. One training step:
-forward over T steps in training mode with all dropouts of the arch applied,
-starting from the state left by the previous step (detached), mean
-cross-entropy over the T * B targets, backward, gradient norm clipped to 0.25,
-and a plain SGD update with learning rate 20.
+random weights and trains it on random tokens, on the CPU. One training step
+runs the forward pass over T steps in training mode with all dropouts of the
+arch applied. It starts from the state left by the previous step, detached from
+its graph. The loss is the mean cross-entropy over the T * B targets. After the
+backward pass the gradient norm is clipped to 0.25 and plain SGD (no momentum,
+no weight decay) updates the weights with learning rate 20.
 
 Protocol, one line per message, stdout flushed after each line:
 - after two warm-up steps the server prints ``ready``
@@ -36,7 +37,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from enas_reference import Architecture, ArchitectureError, EnasLanguageModel  # noqa: E402
+from enas_reference import (  # noqa: E402
+    Architecture,
+    ArchitectureError,
+    EnasLanguageModel,
+    parameter_count,
+)
 
 GRADIENT_CLIP_NORM = 0.25
 LEARNING_RATE = 20.0
@@ -117,7 +123,7 @@ def _parse_run_request(request: str) -> int | None:
 
 
 def serve(trainer: Trainer) -> int:
-    """Answer requests from stdin until ``quit`` or end of input; return the exit status."""
+    """Serve requests from stdin until ``quit`` or end of input and return the exit status."""
     for raw in sys.stdin:
         request = raw.strip()
         if not request:
@@ -128,7 +134,7 @@ def serve(trainer: Trainer) -> int:
 
         steps = _parse_run_request(request)
         if steps is None:
-            log.error("invalid request %r; expected 'run N' with N >= 1 or 'quit'", request)
+            log.error("invalid request %r, expected 'run N' with N >= 1 or 'quit'", request)
             return 2
 
         elapsed = trainer.run(steps)
@@ -159,9 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     trainer = Trainer(arch, args.batch_size, args.bptt)
     log.info(
-        "torch %s, %d threads, V=%d H=%d nodes=%d tied=%s, B=%d T=%d, seed %d",
+        "torch %s, %d threads, V=%d H=%d nodes=%d tied=%s, %d parameters, B=%d T=%d, seed %d",
         torch.__version__, torch.get_num_threads(), arch.vocab_size, arch.hidden_size,
-        len(arch.nodes), arch.tie_weights, args.batch_size, args.bptt, args.seed,
+        len(arch.nodes), arch.tie_weights, parameter_count(trainer.model),
+        args.batch_size, args.bptt, args.seed,
     )
 
     warmup_seconds = trainer.run(WARMUP_STEPS)

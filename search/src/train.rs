@@ -4,6 +4,9 @@
 //! Every epoch re-seeds libtorch's generator from the run seed and the epoch number, and the
 //! state carried between windows starts from zero at each epoch, so a run resumed after epoch
 //! `k` replays epochs `k + 1..` exactly as an uninterrupted run does.
+//!
+//! NOTE: dropout masks come from libtorch's process-wide generator, so two trainings that run
+//! at the same time in one process disturb each other's randomness and are not reproducible.
 
 use std::time::Instant;
 
