@@ -29,7 +29,7 @@ fi
 
 echo "installing libtorch $TORCH_VERSION into $target (about 540 MB download)" >&2
 rm -rf "$target"
-python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$target" \
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target "$target" \
     "torch==$TORCH_VERSION" nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85
 
 found=$(installed_version)

@@ -127,6 +127,11 @@ pub enum ArchError {
         path: String,
         source: serde_json::Error,
     },
+    #[error("{path}: {source}")]
+    InvalidFile {
+        path: String,
+        source: Box<ArchError>,
+    },
     #[error("unsupported arch.json version {found}; this build reads version {expected}")]
     Version { found: u32, expected: u32 },
     #[error("the cell has no nodes; add at least node 0 (it reads the embedding and the state)")]
@@ -257,10 +262,13 @@ impl Arch {
             source,
         })?;
         let arch: Arch = serde_json::from_str(&text).map_err(|source| ArchError::Parse {
-            path: shown,
+            path: shown.clone(),
             source,
         })?;
-        arch.validate()?;
+        arch.validate().map_err(|source| ArchError::InvalidFile {
+            path: shown,
+            source: Box::new(source),
+        })?;
         Ok(arch)
     }
 
