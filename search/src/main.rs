@@ -1,7 +1,7 @@
 //! `edgenas`: train, evaluate and cost ENAS recurrent cells for word-level language models.
 //!
 //! Results go to stdout, logs and progress to stderr. Exit codes: 0 success, 1 a failed run
-//! (bad input or a failed step; the message says which), 2 invalid command-line usage.
+//! (bad input or a failed step, named in the message), 2 invalid command-line usage.
 
 mod cli;
 

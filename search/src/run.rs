@@ -41,8 +41,12 @@ pub struct Metrics {
     pub seed: u64,
     /// Seconds spent in training epochs, validation included, over every resumed part.
     pub train_seconds: f64,
-    /// Training words (target tokens) per second, averaged over the epochs.
+    /// Training words (target tokens) per second over all epochs, validation excluded.
     pub words_per_second: f64,
+    /// Seconds of the final evaluation of the best weights on all three splits.
+    pub evaluation_seconds: f64,
+    /// `train_seconds + evaluation_seconds`: the wall time of the whole run.
+    pub wall_seconds: f64,
     pub stop_reason: String,
 }
 
@@ -146,6 +150,7 @@ pub fn train_run(
             train_perplexity: train_nll.perplexity(),
             valid_perplexity: valid.perplexity(),
             seconds: started.elapsed().as_secs_f64(),
+            words: train_nll.tokens,
             words_per_second: train_nll.tokens as f64 / train_seconds,
         };
         let improved = record.valid_perplexity < state.best_valid_perplexity;
@@ -261,26 +266,34 @@ fn checkpoint_epoch(run: &RunDir, trainer: &Trainer, state: &mut TrainState, epo
 
 /// Evaluates the best weights on every split and writes `metrics.json`.
 fn finish(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainConfig, state: &TrainState) -> Result<Metrics, RunError> {
+    let started = Instant::now();
     let mut best = Trainer::new(arch, config.seed);
     run.load_weights(&mut best.vs, BEST_WEIGHTS_FILE, arch)?;
     let eval = |ids: &[i64]| best.evaluate(ids, config.eval_batch_size, config.bptt);
     let train_seconds: f64 = state.history.iter().map(|r| r.seconds).sum();
-    let words: f64 = state
+    let words: f64 = state.history.iter().map(|r| r.words as f64).sum();
+    let training_only: f64 = state
         .history
         .iter()
-        .map(|r| r.words_per_second * r.seconds)
+        .map(|r| r.words as f64 / r.words_per_second)
         .sum();
+    let train_perplexity = eval(&corpus.train.ids)?.perplexity();
+    let valid_perplexity = eval(&corpus.valid.ids)?.perplexity();
+    let test_perplexity = eval(&corpus.test.ids)?.perplexity();
+    let evaluation_seconds = started.elapsed().as_secs_f64();
     let metrics = Metrics {
         arch: arch.summary(),
         parameters: arch.num_parameters(),
-        train_perplexity: eval(&corpus.train.ids)?.perplexity(),
-        valid_perplexity: eval(&corpus.valid.ids)?.perplexity(),
-        test_perplexity: eval(&corpus.test.ids)?.perplexity(),
+        train_perplexity,
+        valid_perplexity,
+        test_perplexity,
         best_epoch: state.best_epoch,
         epochs: state.epochs_done,
         seed: config.seed,
         train_seconds,
-        words_per_second: words / train_seconds.max(1e-9),
+        words_per_second: words / training_only.max(1e-9),
+        evaluation_seconds,
+        wall_seconds: train_seconds + evaluation_seconds,
         stop_reason: state.stop_reason.clone().unwrap_or_default(),
     };
     run.write_json(METRICS_FILE, &metrics)?;

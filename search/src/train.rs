@@ -1,9 +1,9 @@
 //! Training an architecture from scratch: SGD with gradient clipping, learning-rate decay on
 //! a validation plateau, early stopping, and checkpoints that make a stopped run resumable.
 //!
-//! Every epoch re-seeds libtorch's generator from the run seed and the epoch number, and the
-//! state carried between windows starts from zero at each epoch, so a run resumed after epoch
-//! `k` replays epochs `k + 1..` exactly as an uninterrupted run does.
+//! Every epoch re-seeds libtorch's generator from the run seed and the epoch number. The state
+//! carried between windows starts from zero at each epoch. A run resumed after epoch `k`
+//! therefore replays epochs `k + 1..` exactly as an uninterrupted run does.
 //!
 //! NOTE: dropout masks come from libtorch's process-wide generator, so two trainings that run
 //! at the same time in one process disturb each other's randomness and are not reproducible.
@@ -70,11 +70,15 @@ pub struct EpochRecord {
     pub lr: f64,
     pub train_perplexity: f64,
     pub valid_perplexity: f64,
+    /// Seconds of the epoch, validation included.
     pub seconds: f64,
+    /// Target tokens trained on.
+    pub words: usize,
+    /// Training speed, validation excluded.
     pub words_per_second: f64,
 }
 
-/// Where training stands after the last completed epoch; saved as `train-state.json`.
+/// Progress of training after the last completed epoch; saved as `train-state.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
     pub epochs_done: usize,
@@ -210,7 +214,7 @@ impl Trainer {
     }
 }
 
-/// A window as `[T, B]` int64 tensors of inputs and targets.
+/// Converts a window to `[T, B]` int64 tensors of inputs and targets.
 pub fn window_tensors(w: &Window) -> (Tensor, Tensor) {
     let shape = [w.steps as i64, w.batch_size as i64];
     let input = Tensor::from_slice(w.input).view(shape);

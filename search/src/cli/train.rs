@@ -138,6 +138,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     println!("valid perplexity    {:.2}", metrics.valid_perplexity);
     println!("test perplexity     {:.2}", metrics.test_perplexity);
     println!("training time       {:.1} min", metrics.train_seconds / 60.0);
+    println!("wall time           {:.1} min", metrics.wall_seconds / 60.0);
     println!("words per second    {:.0}", metrics.words_per_second);
     println!("checkpoint          {}", args.out.display());
     if let Some(profile) = profile {
