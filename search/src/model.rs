@@ -134,7 +134,7 @@ impl LanguageModel {
         }
         let mut sum = nodes[self.loose_ends[0]].shallow_clone();
         for &i in &self.loose_ends[1..] {
-            sum = sum + &nodes[i];
+            sum += &nodes[i];
         }
         if self.loose_ends.len() == 1 {
             sum

@@ -62,19 +62,19 @@ pub fn validate_config(c: &TrainConfig) -> Result<(), RunError> {
     if c.bptt == 0 {
         return bad("--bptt is 0; use at least 1 step".into());
     }
-    if !(c.lr > 0.0 && c.lr.is_finite()) {
+    if !c.lr.is_finite() || c.lr <= 0.0 {
         return bad(format!("--lr is {}; use a positive learning rate such as 20", c.lr));
     }
-    if !(c.clip > 0.0) {
+    if c.clip.is_nan() || c.clip <= 0.0 {
         return bad(format!("--clip is {}; use a positive gradient norm such as 0.25", c.clip));
     }
-    if !(c.lr_decay > 0.0 && c.lr_decay <= 1.0) {
+    if c.lr_decay.is_nan() || c.lr_decay <= 0.0 || c.lr_decay > 1.0 {
         return bad(format!("--lr-decay is {}; use a factor in (0, 1], such as 0.25", c.lr_decay));
     }
-    if !(c.weight_decay >= 0.0) {
+    if c.weight_decay.is_nan() || c.weight_decay < 0.0 {
         return bad(format!("--weight-decay is {}; use 0 or more", c.weight_decay));
     }
-    if matches!(c.time_limit_minutes, Some(m) if !(m > 0.0)) {
+    if matches!(c.time_limit_minutes, Some(m) if m.is_nan() || m <= 0.0) {
         return bad("--time-limit must be a positive number of minutes".into());
     }
     Ok(())

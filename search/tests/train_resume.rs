@@ -31,8 +31,8 @@ fn write_corpus(dir: &Path) {
     }
     let text = lines.join("\n");
     std::fs::write(dir.join("train.txt"), &text).unwrap();
-    std::fs::write(dir.join("valid.txt"), &lines[..60].join("\n")).unwrap();
-    std::fs::write(dir.join("test.txt"), &lines[60..120].join("\n")).unwrap();
+    std::fs::write(dir.join("valid.txt"), lines[..60].join("\n")).unwrap();
+    std::fs::write(dir.join("test.txt"), lines[60..120].join("\n")).unwrap();
 }
 
 fn small_arch(vocab_size: usize) -> Arch {

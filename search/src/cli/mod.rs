@@ -5,7 +5,7 @@ mod progress;
 mod train;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::Path;
 
 use clap::{Parser, Subcommand};
 
@@ -64,7 +64,7 @@ pub fn init_logging(verbose: u8) {
 }
 
 /// Fails with a message naming `what` when `path` is not an existing file.
-fn require_file(path: &PathBuf, what: &str) -> anyhow::Result<()> {
+fn require_file(path: &Path, what: &str) -> anyhow::Result<()> {
     if !path.is_file() {
         anyhow::bail!("{what} {} not found; check the path", path.display());
     }

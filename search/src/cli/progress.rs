@@ -48,7 +48,7 @@ impl Reporter for BarReporter {
     fn window_done(&mut self, train_perplexity: f64, words_per_second: f64) {
         self.done += 1;
         let tenth = self.windows.div_ceil(10).max(1);
-        if !self.terminal && (self.done % tenth == 0 || self.done == self.windows) {
+        if !self.terminal && (self.done.is_multiple_of(tenth) || self.done == self.windows) {
             tracing::info!(
                 "window {}/{}: train ppl {train_perplexity:.2}, {words_per_second:.0} words/s",
                 self.done,
