@@ -52,7 +52,7 @@ log = logging.getLogger("torch_train_server")
 
 
 class Trainer:
-    """Training state: model, optimizer, recurrent state and the random token source."""
+    """Training state: model, optimizer and the recurrent state carried between steps."""
 
     def __init__(self, arch: Architecture, batch_size: int, bptt: int) -> None:
         self.arch = arch
