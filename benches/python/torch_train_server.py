@@ -20,7 +20,7 @@ Protocol, one line per message, stdout flushed after each line:
 - blank lines are ignored
 
 Any other request is logged to stderr and the server exits with status 2, so
-the harness reads end of output instead of waiting for an answer. All logs go
+the harness reads end of output instead of waiting for a response. All logs go
 to stderr.
 """
 
