@@ -4,32 +4,50 @@
 # first when they are missing.
 #
 # Usage: scripts/train-small.sh [--corpus DIR] [--out DIR] [edgenas train options...]
-#   --corpus DIR   Penn Treebank folder; fetched there when missing (default: data/ptb)
-#   --out DIR      checkpoint folder (default: runs/small); an existing run there is resumed
-# Other options go to `edgenas train` (see `edgenas train --help`).
+#   --corpus DIR   Penn Treebank folder, fetched there when it holds no splits
+#                  (default: data/ptb in the repository)
+#   --out DIR      checkpoint folder; a stopped run there is resumed
+#                  (default: runs/small in the repository)
+# Other options go to `edgenas train` (see `edgenas train --help`); --arch, --profile and
+# --time-limit replace the defaults archs/small.json, profiles/raspberry-pi-4.toml and 29.
+
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-corpus=data/ptb
-out=runs/small
+corpus=$root/data/ptb
+out=$root/runs/small
+arch=$root/archs/small.json
+profile=$root/profiles/raspberry-pi-4.toml
+time_limit=29
 extra=()
+
+value() {
+    if [[ $# -lt 2 || $2 == --* ]]; then
+        echo "error: $1 needs a value; see scripts/train-small.sh --help" >&2
+        exit 2
+    fi
+}
+
 while [[ $# -gt 0 ]]; do
     case $1 in
-        --corpus) corpus=$2; shift 2 ;;
-        --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --corpus) value "$@"; corpus=$2; shift 2 ;;
+        --out) value "$@"; out=$2; shift 2 ;;
+        --arch) value "$@"; arch=$2; shift 2 ;;
+        --profile) value "$@"; profile=$2; shift 2 ;;
+        --time-limit) value "$@"; time_limit=$2; shift 2 ;;
+        --resume) shift ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) extra+=("$1"); shift ;;
     esac
 done
 
-cd "$root"
-scripts/setup-libtorch.sh
+"$root/scripts/setup-libtorch.sh"
 if ! ls "$corpus"/ptb.train.txt "$corpus"/train.txt >/dev/null 2>&1; then
-    scripts/fetch-ptb.sh "$corpus"
+    "$root/scripts/fetch-ptb.sh" "$corpus"
 fi
-cargo build --release --quiet -p edgenas-search
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p edgenas-search
 
 resume=()
 [[ -f "$out/train-state.json" ]] && resume=(--resume)
-exec target/release/edgenas train --corpus "$corpus" --arch archs/small.json --out "$out" \
-    --profile profiles/raspberry-pi-4.toml --time-limit 29 "${resume[@]}" "${extra[@]}"
+exec "$root/target/release/edgenas" train --corpus "$corpus" --arch "$arch" --out "$out" \
+    --profile "$profile" --time-limit "$time_limit" "${resume[@]}" "${extra[@]}"

@@ -120,7 +120,7 @@ fn train_throughput(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(30));
 
-    let trainer = Trainer::new(&arch, 1);
+    let trainer = Trainer::new(&arch, 1).expect("allocating the benchmark model");
     let mut opt = nn::Sgd::default().build(&trainer.vs, LR).expect("SGD");
     let tokens = || Tensor::randint(arch.vocab_size as i64, [BPTT, batch], (Kind::Int64, tch::Device::Cpu));
     let (input, target) = (tokens(), tokens());

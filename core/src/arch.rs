@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 /// Version of the `arch.json` layout written by this crate.
 pub const ARCH_VERSION: u32 = 1;
 
+/// Largest parameter count accepted (2^40, 4 TB as float32), so every size and cost derived
+/// from an architecture fits in 64 bits.
+pub const MAX_PARAMETERS: u64 = 1 << 40;
+
 /// Activation of one node, as in the ENAS search space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -144,6 +148,15 @@ pub enum ArchError {
     InputNotEarlier { node: usize, input: usize, max: usize },
     #[error("{field} is {value}; it must be at least 1")]
     ZeroSize { field: &'static str, value: usize },
+    #[error(
+        "vocab_size {vocab_size}, hidden_size {hidden_size} and {nodes} nodes give more than \
+         {MAX_PARAMETERS} parameters; choose smaller sizes"
+    )]
+    TooLarge {
+        vocab_size: usize,
+        hidden_size: usize,
+        nodes: usize,
+    },
     #[error("dropout.{field} is {value}; a dropout probability must be in [0, 1)")]
     DropoutRange { field: &'static str, value: f64 },
 }
@@ -217,6 +230,13 @@ impl Arch {
                 Some(_) => {}
             }
         }
+        if self.checked_num_parameters().is_none_or(|p| p > MAX_PARAMETERS) {
+            return Err(ArchError::TooLarge {
+                vocab_size: self.vocab_size,
+                hidden_size: self.hidden_size,
+                nodes: self.nodes.len(),
+            });
+        }
         let d = &self.dropout;
         for (field, value) in [
             ("embedding", d.embedding),
@@ -252,6 +272,17 @@ impl Arch {
         let (v, h) = (self.vocab_size, self.hidden_size);
         let decoder = if self.tie_weights { 0 } else { v * h };
         v * h + v + decoder + 2 * h * h * (self.nodes.len() + 1)
+    }
+
+    /// `num_parameters` in u64 arithmetic, or `None` on overflow.
+    fn checked_num_parameters(&self) -> Option<u64> {
+        let v = self.vocab_size as u64;
+        let h = self.hidden_size as u64;
+        let vh = v.checked_mul(h)?;
+        let decoder = if self.tie_weights { 0 } else { vh };
+        let nodes = (self.nodes.len() as u64).checked_add(1)?;
+        let cell = h.checked_mul(h)?.checked_mul(2)?.checked_mul(nodes)?;
+        vh.checked_add(v)?.checked_add(decoder)?.checked_add(cell)
     }
 
     /// Reads and validates an `arch.json`.

@@ -7,11 +7,13 @@
 //! state file is written last, so after a stop `train-state.json` always names complete
 //! weights.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use edgenas_core::{Arch, ArchError, Vocab, VocabError};
 use serde::{de::DeserializeOwned, Serialize};
 use tch::nn::VarStore;
+use tch::Tensor;
 
 pub const ARCH_FILE: &str = "arch.json";
 pub const VOCAB_FILE: &str = "vocab.txt";
@@ -19,6 +21,7 @@ pub const CONFIG_FILE: &str = "train-config.json";
 pub const STATE_FILE: &str = "train-state.json";
 pub const BEST_WEIGHTS_FILE: &str = "model.safetensors";
 pub const METRICS_FILE: &str = "metrics.json";
+pub const CORPUS_FILE: &str = "corpus.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -34,12 +37,41 @@ pub enum CheckpointError {
     Json { path: PathBuf, source: serde_json::Error },
     #[error("cannot save weights to {path}: {source}")]
     SaveWeights { path: PathBuf, source: tch::TchError },
-    #[error("cannot load weights from {path}: {source}; the file does not match {arch}")]
-    LoadWeights {
+    #[error(
+        "weights file {path} not found; train again, or restore the file from a backup"
+    )]
+    WeightsNotFound { path: PathBuf },
+    #[error(
+        "cannot read weights file {path}: {reason}; the file is truncated or not safetensors, \
+         so train again or restore it"
+    )]
+    UnreadableWeights { path: PathBuf, reason: String },
+    #[error("weights file {path} lacks tensor {name}, which {arch} needs")]
+    MissingTensor { path: PathBuf, name: String, arch: String },
+    #[error("tensor {name} in {path} has shape {found:?}, but {arch} needs {expected:?}")]
+    TensorShape {
         path: PathBuf,
+        name: String,
+        found: Vec<i64>,
+        expected: Vec<i64>,
         arch: String,
-        source: tch::TchError,
     },
+    #[error(
+        "{vocab} has {tokens} tokens, but {arch} says vocab_size {vocab_size}; the two files \
+         come from different runs"
+    )]
+    VocabMismatch {
+        vocab: PathBuf,
+        tokens: usize,
+        arch: PathBuf,
+        vocab_size: usize,
+    },
+    #[error(
+        "--out {path} exists and is not a training run folder; choose a new or empty folder"
+    )]
+    NotEmpty { path: PathBuf },
+    #[error("--out {path} is a file; choose a folder")]
+    NotAFolder { path: PathBuf },
     #[error(
         "{path} already holds a training run; pass --resume to continue it, or choose another \
          --out folder"
@@ -77,11 +109,45 @@ impl RunDir {
         self.file(STATE_FILE).is_file()
     }
 
+    /// Creates the folder for a new run. An existing folder must be empty, so a run never
+    /// overwrites files it did not write.
     pub fn create(&self) -> Result<(), CheckpointError> {
+        if self.path.exists() && !self.path.is_dir() {
+            return Err(CheckpointError::NotAFolder {
+                path: self.path.clone(),
+            });
+        }
+        // A folder with a config but no state is a run stopped before its first epoch ended,
+        // so it starts over.
+        if self.path.is_dir() && !self.file(CONFIG_FILE).is_file() {
+            let mut entries = std::fs::read_dir(&self.path).map_err(|source| CheckpointError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+            if entries.next().is_some() {
+                return Err(CheckpointError::NotEmpty {
+                    path: self.path.clone(),
+                });
+            }
+        }
         std::fs::create_dir_all(&self.path).map_err(|source| CheckpointError::Write {
             path: self.path.clone(),
             source,
         })
+    }
+
+    /// Removes temporary files that a stop in the middle of a write left behind.
+    pub fn remove_stale_temporaries(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.path) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.contains(".tmp-") {
+                tracing::debug!("removing {name}, left by an interrupted write");
+                self.remove_quietly(&name);
+            }
+        }
     }
 
     /// Writes `value` as pretty JSON, atomically.
@@ -113,14 +179,41 @@ impl RunDir {
         std::fs::rename(&tmp, &path).map_err(|source| CheckpointError::Write { path, source })
     }
 
-    /// Loads weights saved under `name` into `vs`; every variable must be present.
+    /// Loads weights saved under `name` into `vs`. Every variable must be present with its
+    /// shape; extra tensors in the file are ignored.
     pub fn load_weights(&self, vs: &mut VarStore, name: &str, arch: &Arch) -> Result<(), CheckpointError> {
         let path = self.file(name);
-        vs.load(&path).map_err(|source| CheckpointError::LoadWeights {
-            path,
-            arch: arch.summary(),
-            source,
-        })
+        if !path.is_file() {
+            return Err(CheckpointError::WeightsNotFound { path });
+        }
+        let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&path)
+            .map_err(|e| CheckpointError::UnreadableWeights {
+                path: path.clone(),
+                reason: first_line(&e.to_string()),
+            })?
+            .into_iter()
+            .collect();
+        let mut variables = vs.variables();
+        for (var_name, var) in variables.iter_mut() {
+            let Some(saved) = tensors.get(var_name) else {
+                return Err(CheckpointError::MissingTensor {
+                    path,
+                    name: var_name.clone(),
+                    arch: arch.summary(),
+                });
+            };
+            if saved.size() != var.size() {
+                return Err(CheckpointError::TensorShape {
+                    path,
+                    name: var_name.clone(),
+                    found: saved.size(),
+                    expected: var.size(),
+                    arch: arch.summary(),
+                });
+            }
+            tch::no_grad(|| var.copy_(&saved.to_kind(var.kind())));
+        }
+        Ok(())
     }
 
     /// Reads the architecture and vocabulary of a finished or running checkpoint.
@@ -135,6 +228,14 @@ impl RunDir {
         }
         let arch = Arch::load(&self.file(ARCH_FILE))?;
         let vocab = Vocab::load(&self.file(VOCAB_FILE))?;
+        if vocab.len() != arch.vocab_size {
+            return Err(CheckpointError::VocabMismatch {
+                vocab: self.file(VOCAB_FILE),
+                tokens: vocab.len(),
+                arch: self.file(ARCH_FILE),
+                vocab_size: arch.vocab_size,
+            });
+        }
         Ok((arch, vocab))
     }
 
@@ -143,6 +244,11 @@ impl RunDir {
             tracing::debug!("could not remove old checkpoint {name}: {e}");
         }
     }
+}
+
+/// The first line of a message; libtorch errors append a C++ backtrace after it.
+pub fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or_default().trim().to_string()
 }
 
 /// File name of the weights after `epoch`.

@@ -253,8 +253,10 @@ fn read_split_labelled(path: PathBuf, vocab: &Vocab, label: &str) -> Result<Spli
 
 /// Splits `bytes` into whitespace-separated tokens, with `<eos>` after each non-blank line.
 /// Each line is decoded on its own, so an error can name the line that is not UTF-8.
-/// Fails with `EmptySplit` when no line contains a token.
+/// Fails with `EmptySplit` when no line contains a token. A UTF-8 byte order mark at the
+/// start of the file is skipped, so it never becomes part of the first word.
 fn tokenize<'a>(path: &Path, bytes: &'a [u8]) -> Result<Vec<&'a str>, CorpusError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut tokens = Vec::with_capacity(bytes.len() / 5);
     for (index, line) in bytes.split(|&byte| byte == b'\n').enumerate() {
         let text = std::str::from_utf8(line).map_err(|error| CorpusError::InvalidUtf8 {

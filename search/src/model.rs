@@ -34,25 +34,28 @@ pub struct Forward {
 impl LanguageModel {
     /// Creates the variables of `arch` under `root` with their initial values: embedding
     /// uniform in [-0.1, 0.1], node matrices uniform in [-1/sqrt(H), 1/sqrt(H)], bias 0.
-    pub fn new(root: &nn::Path, arch: &Arch) -> LanguageModel {
+    /// Fails when libtorch cannot allocate them.
+    pub fn new(root: &nn::Path, arch: &Arch) -> Result<LanguageModel, tch::TchError> {
         let (v, h) = (arch.vocab_size as i64, arch.hidden_size as i64);
         let bound = 1.0 / (h as f64).sqrt();
         let uniform = |lo: f64, hi: f64| nn::Init::Uniform { lo, up: hi };
 
-        let embedding = (root / "embedding").var("weight", &[v, h], uniform(-0.1, 0.1));
+        let embedding = (root / "embedding").f_var("weight", &[v, h], uniform(-0.1, 0.1))?;
         let cell = root / "cell";
         let node0 = &cell / "node0";
-        let node0_w_x = node0.var("w_x", &[2 * h, h], uniform(-bound, bound));
-        let node0_w_h = node0.var("w_h", &[2 * h, h], uniform(-bound, bound));
+        let node0_w_x = node0.f_var("w_x", &[2 * h, h], uniform(-bound, bound))?;
+        let node0_w_h = node0.f_var("w_h", &[2 * h, h], uniform(-bound, bound))?;
         let node_w = (1..arch.num_nodes())
-            .map(|i| (&cell / format!("node{i}")).var("w", &[2 * h, h], uniform(-bound, bound)))
-            .collect();
+            .map(|i| (&cell / format!("node{i}")).f_var("w", &[2 * h, h], uniform(-bound, bound)))
+            .collect::<Result<Vec<_>, _>>()?;
         let decoder = root / "decoder";
-        let decoder_weight =
-            (!arch.tie_weights).then(|| decoder.var("weight", &[v, h], uniform(-0.1, 0.1)));
-        let decoder_bias = decoder.var("bias", &[v], nn::Init::Const(0.0));
+        let decoder_weight = match arch.tie_weights {
+            true => None,
+            false => Some(decoder.f_var("weight", &[v, h], uniform(-0.1, 0.1))?),
+        };
+        let decoder_bias = decoder.f_var("bias", &[v], nn::Init::Const(0.0))?;
 
-        LanguageModel {
+        Ok(LanguageModel {
             arch: arch.clone(),
             embedding,
             node0_w_x,
@@ -61,7 +64,7 @@ impl LanguageModel {
             decoder_weight,
             decoder_bias,
             loose_ends: arch.loose_ends(),
-        }
+        })
     }
 
     pub fn arch(&self) -> &Arch {

@@ -26,6 +26,55 @@ pub enum RunError {
          vocab_size to {corpus}"
     )]
     VocabSize { arch: usize, corpus: usize },
+    #[error(transparent)]
+    Allocation(#[from] crate::train::AllocationError),
+    #[error("{split} split {path}: {source}; lower {option} or use a longer split")]
+    SplitTooShort {
+        split: &'static str,
+        path: std::path::PathBuf,
+        option: &'static str,
+        source: BatchError,
+    },
+    #[error(
+        "training diverged in epoch {epoch}: {what} perplexity is {value}; lower --lr (now \
+         {lr}) or --clip, then start a new run"
+    )]
+    Diverged {
+        epoch: usize,
+        what: &'static str,
+        value: f64,
+        lr: f64,
+    },
+}
+
+/// Token counts and a hash of the token ids of each split, saved as `corpus.json`, so a resume
+/// on another corpus with the same vocabulary is rejected.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CorpusFingerprint {
+    pub train_tokens: usize,
+    pub valid_tokens: usize,
+    pub test_tokens: usize,
+    /// FNV-1a hash of the ids of train, valid and test in order.
+    pub ids_fnv1a: String,
+}
+
+impl CorpusFingerprint {
+    pub fn of(corpus: &Corpus) -> CorpusFingerprint {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for split in [&corpus.train, &corpus.valid, &corpus.test] {
+            for id in &split.ids {
+                for byte in id.to_le_bytes() {
+                    hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+        }
+        CorpusFingerprint {
+            train_tokens: corpus.train.ids.len(),
+            valid_tokens: corpus.valid.ids.len(),
+            test_tokens: corpus.test.ids.len(),
+            ids_fnv1a: format!("{hash:016x}"),
+        }
+    }
 }
 
 /// The final figures of a run; saved as `metrics.json`.
@@ -58,6 +107,12 @@ pub fn validate_config(c: &TrainConfig) -> Result<(), RunError> {
     }
     if c.eval_batch_size == 0 {
         return bad("--eval-batch-size is 0; use at least 1".into());
+    }
+    if c.max_epochs == 0 {
+        return bad("--epochs is 0; use at least 1".into());
+    }
+    if c.patience == 0 {
+        return bad("--patience is 0; use at least 1 epoch".into());
     }
     if c.bptt == 0 {
         return bad("--bptt is 0; use at least 1 step".into());
@@ -106,19 +161,25 @@ pub fn train_run(
             corpus: corpus.vocab.len(),
         });
     }
-    let batches = Batched::new(&corpus.train.ids, config.batch_size)?;
-    batches.windows(config.bptt)?;
+    let batches = check_split_lengths(corpus, config)?;
 
     let run = RunDir::new(out);
-    let mut trainer = Trainer::new(arch, config.seed);
+    let mut trainer = Trainer::new(arch, config.seed)?;
     let mut state = if resume {
         let state = open_for_resume(&run, corpus, arch, config)?;
         run.load_weights(&mut trainer.vs, &state.last_weights, arch)?;
-        tracing::info!("resuming {} after epoch {}", out.display(), state.epochs_done);
+        match &state.stop_reason {
+            Some(reason) if state.finished => tracing::info!(
+                "{} already finished ({reason}); evaluating its best weights again",
+                out.display()
+            ),
+            _ => tracing::info!("resuming {} after epoch {}", out.display(), state.epochs_done),
+        }
         state
     } else {
         start_run(&run, corpus, arch, config)?
     };
+    run.remove_stale_temporaries();
 
     let sgd = nn::Sgd {
         wd: config.weight_decay,
@@ -153,10 +214,22 @@ pub fn train_run(
             words: train_nll.tokens,
             words_per_second: train_nll.tokens as f64 / train_seconds,
         };
-        let improved = record.valid_perplexity < state.best_valid_perplexity;
+        for (what, value) in [("training", record.train_perplexity), ("validation", record.valid_perplexity)] {
+            if !value.is_finite() {
+                return Err(RunError::Diverged {
+                    epoch,
+                    what,
+                    value,
+                    lr: state.lr,
+                });
+            }
+        }
+        let improved = state
+            .best_valid_perplexity
+            .is_none_or(|best| record.valid_perplexity < best);
         if improved {
             run.save_weights(&trainer.vs, BEST_WEIGHTS_FILE)?;
-            state.best_valid_perplexity = record.valid_perplexity;
+            state.best_valid_perplexity = Some(record.valid_perplexity);
             state.best_epoch = epoch;
             state.epochs_without_improvement = 0;
         } else {
@@ -169,6 +242,24 @@ pub fn train_run(
     }
 
     finish(&run, corpus, arch, config, &state)
+}
+
+/// Lays out the training split, and checks that every split is long enough for its batch
+/// size, before any file is written.
+fn check_split_lengths(corpus: &Corpus, config: &TrainConfig) -> Result<Batched, RunError> {
+    let lay_out = |split: &'static str, ids: &crate::corpus::SplitIds, batch, option| {
+        Batched::new(&ids.ids, batch).map_err(|source| RunError::SplitTooShort {
+            split,
+            path: ids.path.clone(),
+            option,
+            source,
+        })
+    };
+    let batches = lay_out("train", &corpus.train, config.batch_size, "--batch-size")?;
+    batches.windows(config.bptt)?;
+    lay_out("valid", &corpus.valid, config.eval_batch_size, "--eval-batch-size")?;
+    lay_out("test", &corpus.test, config.eval_batch_size, "--eval-batch-size")?;
+    Ok(batches)
 }
 
 /// The reason to stop before the next epoch, if any.
@@ -204,11 +295,12 @@ fn start_run(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainConfig) -
     run.create()?;
     arch.save(&run.file(ARCH_FILE)).map_err(CheckpointError::from)?;
     corpus.vocab.save(&run.file(VOCAB_FILE)).map_err(CheckpointError::from)?;
+    run.write_json(CORPUS_FILE, &CorpusFingerprint::of(corpus))?;
     run.write_json(CONFIG_FILE, config)?;
     Ok(TrainState {
         epochs_done: 0,
         lr: config.lr,
-        best_valid_perplexity: f64::INFINITY,
+        best_valid_perplexity: None,
         best_epoch: 0,
         epochs_without_improvement: 0,
         last_weights: String::new(),
@@ -235,6 +327,10 @@ fn open_for_resume(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainCon
     }
     if saved_vocab != corpus.vocab {
         return Err(mismatch(VOCAB_FILE));
+    }
+    let saved_corpus: CorpusFingerprint = run.read_json(CORPUS_FILE)?;
+    if saved_corpus != CorpusFingerprint::of(corpus) {
+        return Err(mismatch(CORPUS_FILE));
     }
     let saved_config: TrainConfig = run.read_json(CONFIG_FILE)?;
     if resumable(&saved_config) != resumable(config) {
@@ -266,8 +362,12 @@ fn checkpoint_epoch(run: &RunDir, trainer: &Trainer, state: &mut TrainState, epo
 
 /// Evaluates the best weights on every split and writes `metrics.json`.
 fn finish(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainConfig, state: &TrainState) -> Result<Metrics, RunError> {
+    tracing::info!(
+        "evaluating the best weights (epoch {}) on the train, valid and test splits",
+        state.best_epoch
+    );
     let started = Instant::now();
-    let mut best = Trainer::new(arch, config.seed);
+    let mut best = Trainer::new(arch, config.seed)?;
     run.load_weights(&mut best.vs, BEST_WEIGHTS_FILE, arch)?;
     let eval = |ids: &[i64]| best.evaluate(ids, config.eval_batch_size, config.bptt);
     let train_seconds: f64 = state.history.iter().map(|r| r.seconds).sum();

@@ -83,7 +83,8 @@ pub struct EpochRecord {
 pub struct TrainState {
     pub epochs_done: usize,
     pub lr: f64,
-    pub best_valid_perplexity: f64,
+    /// Best validation perplexity so far; absent before the first epoch ends.
+    pub best_valid_perplexity: Option<f64>,
     pub best_epoch: usize,
     pub epochs_without_improvement: usize,
     /// Weights after the last completed epoch, relative to the run folder.
@@ -129,12 +130,31 @@ pub struct Trainer {
     pub model: LanguageModel,
 }
 
+/// The model's variables could not be allocated.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot allocate {parameters} parameters ({gigabytes:.1} GB as float32) for {arch}: {reason}; \
+     choose a smaller hidden_size or vocabulary"
+)]
+pub struct AllocationError {
+    pub arch: String,
+    pub parameters: usize,
+    pub gigabytes: f64,
+    pub reason: String,
+}
+
 impl Trainer {
-    pub fn new(arch: &Arch, seed: u64) -> Trainer {
+    /// Creates the model of `arch` with initial weights drawn from `seed`.
+    pub fn new(arch: &Arch, seed: u64) -> Result<Trainer, AllocationError> {
         tch::manual_seed(epoch_seed(seed, 0));
         let vs = nn::VarStore::new(Device::Cpu);
-        let model = LanguageModel::new(&vs.root(), arch);
-        Trainer { vs, model }
+        let model = LanguageModel::new(&vs.root(), arch).map_err(|e| AllocationError {
+            arch: arch.summary(),
+            parameters: arch.num_parameters(),
+            gigabytes: arch.num_parameters() as f64 * 4.0 / 1e9,
+            reason: crate::checkpoint::first_line(&e.to_string()),
+        })?;
+        Ok(Trainer { vs, model })
     }
 
     /// Runs one epoch over `batches` and returns the training NLL.

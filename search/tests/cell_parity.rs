@@ -34,7 +34,7 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 fn check_case(case: &str) {
     let (arch, weights, tensors) = fixture(case);
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let model = LanguageModel::new(&vs.root(), &arch);
+    let model = LanguageModel::new(&vs.root(), &arch).expect("fixture model");
     vs.load(&weights).expect("the fixture holds every model tensor");
 
     let out = tch::no_grad(|| model.forward(&tensors["input.tokens"], &tensors["input.state"], false));
@@ -70,7 +70,7 @@ fn single_node_cell_matches_pytorch() {
 fn variables_use_pytorch_state_dict_names() {
     let (arch, _, tensors) = fixture("untied");
     let vs = nn::VarStore::new(Device::Cpu);
-    let _model = LanguageModel::new(&vs.root(), &arch);
+    let _model = LanguageModel::new(&vs.root(), &arch).expect("fixture model");
     let mut names: Vec<String> = vs.variables().into_keys().collect();
     names.sort();
     let mut expected: Vec<String> = tensors
@@ -87,7 +87,7 @@ fn perturbed_weight_breaks_parity() {
     // Guards the parity check itself: a small change to one node matrix must show.
     let (arch, weights, tensors) = fixture("tied");
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let model = LanguageModel::new(&vs.root(), &arch);
+    let model = LanguageModel::new(&vs.root(), &arch).expect("fixture model");
     vs.load(&weights).expect("fixture weights");
     tch::no_grad(|| {
         let mut vars = vs.variables();

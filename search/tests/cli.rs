@@ -214,3 +214,95 @@ fn killed_training_resumes_to_the_same_result() {
         assert_eq!(a[key], b[key], "{key} differs after kill and resume");
     }
 }
+
+/// Trains a tiny model for one epoch and returns its run folder and corpus folder.
+fn tiny_checkpoint() -> (tempfile::TempDir, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..200).map(|i: usize| format!("w{} w{} w{}", i % 5, (i * 3) % 5, (i / 2) % 5)).collect();
+    write(data.path(), "train.txt", &lines.join("\n"));
+    write(data.path(), "valid.txt", &lines[..40].join("\n"));
+    write(data.path(), "test.txt", &lines[40..80].join("\n"));
+    let arch = write(
+        data.path(),
+        "arch.json",
+        r#"{"version": 1, "vocab_size": 7, "hidden_size": 4, "tie_weights": true,
+            "nodes": [{"activation": "tanh"}]}"#,
+    );
+    let run = tempfile::tempdir().unwrap();
+    let out = edgenas(&[
+        "train", "--corpus", data.path().to_str().unwrap(), "--arch", &arch, "--out",
+        run.path().to_str().unwrap(), "--epochs", "1", "--batch-size", "2", "--bptt", "5",
+        "--eval-batch-size", "2", "--threads", "1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    (run, data)
+}
+
+fn evaluate(run: &Path, data: &Path) -> Output {
+    edgenas(&[
+        "evaluate", "--checkpoint", run.to_str().unwrap(), "--corpus", data.to_str().unwrap(),
+        "--batch-size", "2",
+    ])
+}
+
+#[test]
+fn evaluate_reports_test_perplexity() {
+    let (run, data) = tiny_checkpoint();
+    let out = evaluate(run.path(), data.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("test perplexity "), "{text}");
+}
+
+#[test]
+fn evaluate_missing_weights_says_not_found() {
+    let (run, data) = tiny_checkpoint();
+    std::fs::remove_file(run.path().join("model.safetensors")).unwrap();
+    assert_fails_with(&evaluate(run.path(), data.path()), &["model.safetensors", "not found"]);
+}
+
+#[test]
+fn evaluate_truncated_weights_says_truncated() {
+    let (run, data) = tiny_checkpoint();
+    let path = run.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let out = evaluate(run.path(), data.path());
+    assert_fails_with(&out, &["model.safetensors", "truncated"]);
+    assert!(!stderr(&out).contains("frame #"), "no libtorch backtrace: {}", stderr(&out));
+}
+
+#[test]
+fn evaluate_wrong_shape_names_tensor() {
+    let (run, data) = tiny_checkpoint();
+    // Same vocabulary, twice the hidden size: every tensor has the wrong shape.
+    let arch = run.path().join("arch.json");
+    let text = std::fs::read_to_string(&arch).unwrap().replace("\"hidden_size\": 4", "\"hidden_size\": 8");
+    std::fs::write(&arch, text).unwrap();
+    let out = evaluate(run.path(), data.path());
+    assert_fails_with(&out, &["model.safetensors", "has shape"]);
+}
+
+#[test]
+fn evaluate_vocab_mismatch_names_both_files() {
+    let (run, data) = tiny_checkpoint();
+    let vocab = run.path().join("vocab.txt");
+    let mut text = std::fs::read_to_string(&vocab).unwrap();
+    text.push_str("extra\n");
+    std::fs::write(&vocab, text).unwrap();
+    assert_fails_with(&evaluate(run.path(), data.path()), &["vocab.txt", "arch.json", "8 tokens"]);
+}
+
+#[test]
+fn oversized_arch_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let arch = write(
+        dir.path(),
+        "arch.json",
+        r#"{"version": 1, "vocab_size": 2, "hidden_size": 9223372036854775808, "tie_weights": true,
+            "nodes": [{"activation": "tanh"}]}"#,
+    );
+    let profile = repo().join("profiles/raspberry-pi-4.toml");
+    let out = edgenas(&["cost", "--arch", &arch, "--profile", profile.to_str().unwrap()]);
+    assert_fails_with(&out, &[&arch, "choose smaller sizes"]);
+}

@@ -439,3 +439,17 @@ fn penn_treebank_counts() {
     assert_eq!(corpus.vocab.token(1), Some("<unk>"));
     assert_eq!(corpus.vocab.token(2), Some("<eos>"));
 }
+
+#[test]
+fn byte_order_mark_is_skipped() {
+    let with_bom = [b"\xEF\xBB\xBF".as_slice(), TRAIN.as_bytes()].concat();
+    let dir = write_corpus(&[
+        ("train.txt", with_bom.as_slice()),
+        ("valid.txt", b"\xEF\xBB\xBFthe cat\n"),
+        ("test.txt", b"dog sat"),
+    ]);
+    let corpus = Corpus::load(dir.path(), None).unwrap();
+    assert_eq!(corpus.vocab.tokens(), TRAIN_VOCAB);
+    assert_eq!(corpus.valid.ids, [3, 1, 0]);
+    assert_eq!(corpus.valid.unknown_tokens, 0);
+}

@@ -187,6 +187,9 @@ fn invalid_settings_are_rejected_before_training() {
         (TrainConfig { lr: -1.0, ..config(1) }, "--lr"),
         (TrainConfig { lr_decay: 1.5, ..config(1) }, "--lr-decay"),
         (TrainConfig { batch_size: 100_000, ..config(1) }, "100000"),
+        (TrainConfig { max_epochs: 0, ..config(1) }, "--epochs"),
+        (TrainConfig { patience: 0, ..config(1) }, "--patience"),
+        (TrainConfig { eval_batch_size: 5_000, ..config(1) }, "--eval-batch-size"),
     ];
     for (bad, needle) in cases {
         let out = tempfile::tempdir().unwrap();
@@ -197,4 +200,85 @@ fn invalid_settings_are_rejected_before_training() {
             "a rejected run must not start a checkpoint"
         );
     }
+}
+
+#[test]
+fn diverged_training_stops_with_error() {
+    let _guard = lock();
+    let data = tempfile::tempdir().unwrap();
+    write_corpus(data.path());
+    let corpus = Corpus::load(data.path(), None).unwrap();
+    let arch = small_arch(corpus.vocab.len());
+    let out = tempfile::tempdir().unwrap();
+    let wild = TrainConfig {
+        lr: 1e6,
+        clip: 1e6,
+        ..config(3)
+    };
+    let err = train_run(&corpus, &arch, &wild, out.path(), false, &mut Silent).unwrap_err();
+    assert!(matches!(err, RunError::Diverged { epoch: 1, .. }), "{err}");
+    assert!(err.to_string().contains("--lr"), "{err}");
+    assert!(
+        !out.path().join("train-state.json").exists(),
+        "a diverged epoch must not be checkpointed"
+    );
+}
+
+#[test]
+fn resume_on_other_corpus_is_rejected() {
+    let _guard = lock();
+    let data = tempfile::tempdir().unwrap();
+    write_corpus(data.path());
+    let corpus = Corpus::load(data.path(), None).unwrap();
+    let arch = small_arch(corpus.vocab.len());
+    let out = tempfile::tempdir().unwrap();
+    train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap();
+
+    // One more line holding every word once: each count grows by one, so the vocabulary and
+    // its order stay the same while the text differs.
+    let train = data.path().join("train.txt");
+    let mut text = std::fs::read_to_string(&train).unwrap();
+    text.push_str("\nthe cat dog sat ran on a mat log fast");
+    std::fs::write(&train, text).unwrap();
+    let other = Corpus::load(data.path(), None).unwrap();
+    assert_eq!(other.vocab, corpus.vocab);
+
+    let err = train_run(&other, &arch, &config(2), out.path(), true, &mut Silent).unwrap_err();
+    assert!(err.to_string().contains("corpus.json"), "{err}");
+}
+
+#[test]
+fn folder_of_other_files_is_not_overwritten() {
+    let _guard = lock();
+    let data = tempfile::tempdir().unwrap();
+    write_corpus(data.path());
+    let corpus = Corpus::load(data.path(), None).unwrap();
+    let arch = small_arch(corpus.vocab.len());
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(out.path().join("vocab.txt"), "precious\n").unwrap();
+
+    let err = train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap_err();
+    assert!(err.to_string().contains("not a training run folder"), "{err}");
+    let kept = std::fs::read_to_string(out.path().join("vocab.txt")).unwrap();
+    assert_eq!(kept, "precious\n");
+}
+
+#[test]
+fn run_stopped_before_first_epoch_starts_over() {
+    let _guard = lock();
+    let data = tempfile::tempdir().unwrap();
+    write_corpus(data.path());
+    let corpus = Corpus::load(data.path(), None).unwrap();
+    let arch = small_arch(corpus.vocab.len());
+    let out = tempfile::tempdir().unwrap();
+    // What a stop during epoch 1 leaves: the start files and a half-written temporary.
+    std::fs::write(out.path().join("train-config.json"), "{}").unwrap();
+    std::fs::write(out.path().join(".model.safetensors.tmp-1.safetensors"), "partial").unwrap();
+
+    let metrics = train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap();
+    assert_eq!(metrics.epochs, 1);
+    assert!(
+        !out.path().join(".model.safetensors.tmp-1.safetensors").exists(),
+        "the stale temporary must be removed"
+    );
 }

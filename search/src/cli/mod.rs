@@ -65,6 +65,9 @@ pub fn init_logging(verbose: u8) {
 
 /// Fails with a message naming `what` when `path` is not an existing file.
 fn require_file(path: &Path, what: &str) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("{what} {} is a folder; pass the file", path.display());
+    }
     if !path.is_file() {
         anyhow::bail!("{what} {} not found; check the path", path.display());
     }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use edgenas_core::{cost, profile::Profile, Arch};
 use edgenas_search::checkpoint::{RunDir, BEST_WEIGHTS_FILE};
-use edgenas_search::corpus::{Corpus, Split};
+use edgenas_search::corpus::{find_split, read_split, Corpus, Split};
 use edgenas_search::run::train_run;
 use edgenas_search::train::{TrainConfig, Trainer};
 
@@ -78,7 +78,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
 
-    /// Maximum vocabulary size, <unk> and <eos> included [default: no limit].
+    /// Maximum vocabulary size, <unk> and <eos> included; a larger training vocabulary is an
+    /// error, not mapped to <unk> [default: no limit].
     #[arg(long, value_name = "TOKENS")]
     max_vocab: Option<usize>,
 
@@ -186,23 +187,34 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     set_threads(args.threads)?;
     let run = RunDir::new(&args.checkpoint);
     let (arch, vocab) = run.load_model_files()?;
-    let corpus = Corpus::load_with_vocab(&args.corpus, vocab)?;
-    let mut trainer = Trainer::new(&arch, 0);
-    run.load_weights(&mut trainer.vs, BEST_WEIGHTS_FILE, &arch)?;
     let split = match args.split {
         SplitArg::Train => Split::Train,
         SplitArg::Valid => Split::Valid,
         SplitArg::Test => Split::Test,
     };
-    let nll = trainer.evaluate(&corpus.split(split).ids, args.batch_size, args.bptt)?;
+    if !args.corpus.is_dir() {
+        anyhow::bail!(
+            "corpus directory {} not found; pass the directory that contains the splits",
+            args.corpus.display()
+        );
+    }
+    let ids = read_split(&find_split(&args.corpus, split)?, &vocab)?;
+    let mut trainer = Trainer::new(&arch, 0)?;
+    run.load_weights(&mut trainer.vs, BEST_WEIGHTS_FILE, &arch)?;
+    let nll = trainer
+        .evaluate(&ids.ids, args.batch_size, args.bptt)
+        .with_context(|| format!("{split} split {}", ids.path.display()))?;
     println!("{} perplexity {:.2} over {} tokens", split, nll.perplexity(), nll.tokens);
     Ok(())
 }
 
+/// Upper bound on `--threads`, far above any core count this tool targets.
+const MAX_THREADS: usize = 1024;
+
 fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
     if let Some(n) = threads {
-        if n == 0 {
-            anyhow::bail!("--threads is 0; use at least 1");
+        if !(1..=MAX_THREADS).contains(&n) {
+            anyhow::bail!("--threads is {n}; use 1 to {MAX_THREADS}");
         }
         tch::set_num_threads(n as i32);
     }
