@@ -1,6 +1,6 @@
 //! The files of a training run and how they are written so that a stop loses nothing.
 //!
-//! A run folder holds `arch.json`, `vocab.txt`, `train-config.json`, the weights after the
+//! A run folder contains `arch.json`, `vocab.txt`, `train-config.json`, the weights after the
 //! last completed epoch (`epoch-NNN.safetensors`, named in `train-state.json`), the weights
 //! with the best validation perplexity (`model.safetensors`) and, once training ends,
 //! `metrics.json`. Every file is written to a temporary name and renamed into place, and the
@@ -22,6 +22,8 @@ pub const STATE_FILE: &str = "train-state.json";
 pub const BEST_WEIGHTS_FILE: &str = "model.safetensors";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const CORPUS_FILE: &str = "corpus.json";
+/// Empty file that `edgenas train` locks while it writes the run.
+pub const LOCK_FILE: &str = ".lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -72,6 +74,11 @@ pub enum CheckpointError {
     NotEmpty { path: PathBuf },
     #[error("--out {path} is a file; choose a folder")]
     NotAFolder { path: PathBuf },
+    #[error(
+        "{path} is in use by another edgenas process; wait for it to end, or choose another \
+         --out folder"
+    )]
+    Locked { path: PathBuf },
     #[error(
         "{path} already holds a training run; pass --resume to continue it, or choose another \
          --out folder"
@@ -124,7 +131,7 @@ impl RunDir {
                 path: self.path.clone(),
                 source,
             })?;
-            if entries.next().is_some() {
+            if entries.any(|e| e.map_or(true, |e| e.file_name() != LOCK_FILE)) {
                 return Err(CheckpointError::NotEmpty {
                     path: self.path.clone(),
                 });
@@ -134,6 +141,30 @@ impl RunDir {
             path: self.path.clone(),
             source,
         })
+    }
+
+    /// Takes an exclusive lock on the run folder, creating it if needed, so two processes
+    /// never write the same run. The lock ends when the returned file is dropped or the
+    /// process exits.
+    pub fn lock(&self) -> Result<std::fs::File, CheckpointError> {
+        if self.path.exists() && !self.path.is_dir() {
+            return Err(CheckpointError::NotAFolder {
+                path: self.path.clone(),
+            });
+        }
+        let write_error = |source| CheckpointError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.path).map_err(write_error)?;
+        let file = std::fs::File::create(self.file(LOCK_FILE)).map_err(write_error)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(CheckpointError::Locked {
+                path: self.path.clone(),
+            }),
+            Err(std::fs::TryLockError::Error(source)) => Err(write_error(source)),
+        }
     }
 
     /// Removes temporary files that a stop in the middle of a write left behind.
@@ -246,7 +277,7 @@ impl RunDir {
     }
 }
 
-/// The first line of a message; libtorch errors append a C++ backtrace after it.
+/// Returns the first line of `message`, since libtorch errors append a C++ backtrace.
 pub fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or_default().trim().to_string()
 }

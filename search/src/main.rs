@@ -1,7 +1,8 @@
 //! `edgenas`: train, evaluate and cost ENAS recurrent cells for word-level language models.
 //!
 //! Results go to stdout, logs and progress to stderr. Exit codes: 0 success, 1 a failed run
-//! (bad input or a failed step, named in the message), 2 invalid command-line usage.
+//! (bad input or a failed step, named in the message), 2 invalid command-line usage, 3 a
+//! budget not met under `edgenas cost --strict`.
 
 mod cli;
 
@@ -13,7 +14,7 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
     match cli::run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", error_chain(&err));
             ExitCode::from(1)

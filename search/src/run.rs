@@ -22,8 +22,8 @@ pub enum RunError {
     #[error("invalid training setting: {0}")]
     Config(String),
     #[error(
-        "arch.json has vocab_size {arch}, but the corpus vocabulary has {corpus} tokens; set \
-         vocab_size to {corpus}"
+        "the architecture has vocab_size {arch}, but the corpus vocabulary has {corpus} tokens; \
+         set vocab_size to {corpus} in its arch.json"
     )]
     VocabSize { arch: usize, corpus: usize },
     #[error(transparent)]
@@ -36,12 +36,12 @@ pub enum RunError {
         source: BatchError,
     },
     #[error(
-        "training diverged in epoch {epoch}: {what} perplexity is {value}; lower --lr (now \
+        "training diverged in epoch {epoch}: {split} perplexity is {value}; lower --lr (now \
          {lr}) or --clip, then start a new run"
     )]
     Diverged {
         epoch: usize,
-        what: &'static str,
+        split: &'static str,
         value: f64,
         lr: f64,
     },
@@ -164,6 +164,7 @@ pub fn train_run(
     let batches = check_split_lengths(corpus, config)?;
 
     let run = RunDir::new(out);
+    let _lock = run.lock()?;
     let mut trainer = Trainer::new(arch, config.seed)?;
     let mut state = if resume {
         let state = open_for_resume(&run, corpus, arch, config)?;
@@ -214,11 +215,11 @@ pub fn train_run(
             words: train_nll.tokens,
             words_per_second: train_nll.tokens as f64 / train_seconds,
         };
-        for (what, value) in [("training", record.train_perplexity), ("validation", record.valid_perplexity)] {
+        for (split, value) in [("training", record.train_perplexity), ("validation", record.valid_perplexity)] {
             if !value.is_finite() {
                 return Err(RunError::Diverged {
                     epoch,
-                    what,
+                    split,
                     value,
                     lr: state.lr,
                 });
@@ -262,7 +263,7 @@ fn check_split_lengths(corpus: &Corpus, config: &TrainConfig) -> Result<Batched,
     Ok(batches)
 }
 
-/// The reason to stop before the next epoch, if any.
+/// Returns the reason to stop before the next epoch, if any.
 fn stop_before_epoch(state: &TrainState, config: &TrainConfig) -> Option<String> {
     if state.epochs_done >= config.max_epochs {
         return Some(format!("reached the epoch limit of {}", config.max_epochs));

@@ -306,3 +306,27 @@ fn oversized_arch_is_rejected() {
     let out = edgenas(&["cost", "--arch", &arch, "--profile", profile.to_str().unwrap()]);
     assert_fails_with(&out, &[&arch, "choose smaller sizes"]);
 }
+
+#[test]
+fn strict_cost_over_budget_exits_3() {
+    let arch = repo().join("archs/small.json");
+    let args = |profile: &str, strict: bool| {
+        let profile = repo().join(profile);
+        let mut args = vec![
+            "cost".to_string(),
+            "--arch".to_string(),
+            arch.display().to_string(),
+            "--profile".to_string(),
+            profile.display().to_string(),
+        ];
+        if strict {
+            args.push("--strict".to_string());
+        }
+        args
+    };
+    let run = |args: Vec<String>| edgenas(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // The small cell exceeds the Zero 2 W's parameter budget and fits the Pi 4's.
+    assert_eq!(run(args("profiles/raspberry-pi-zero-2w.toml", true)).status.code(), Some(3));
+    assert_eq!(run(args("profiles/raspberry-pi-zero-2w.toml", false)).status.code(), Some(0));
+    assert_eq!(run(args("profiles/raspberry-pi-4.toml", true)).status.code(), Some(0));
+}

@@ -282,3 +282,20 @@ fn run_stopped_before_first_epoch_starts_over() {
         "the stale temporary must be removed"
     );
 }
+
+#[test]
+fn locked_run_folder_is_rejected() {
+    let _guard = lock();
+    let data = tempfile::tempdir().unwrap();
+    write_corpus(data.path());
+    let corpus = Corpus::load(data.path(), None).unwrap();
+    let arch = small_arch(corpus.vocab.len());
+    let out = tempfile::tempdir().unwrap();
+    let held = edgenas_search::checkpoint::RunDir::new(out.path()).lock().unwrap();
+
+    let err = train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap_err();
+    assert!(err.to_string().contains("in use by another edgenas process"), "{err}");
+
+    drop(held);
+    train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap();
+}

@@ -19,9 +19,17 @@ pub struct CostArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// Exit with status 3 when any budget is not met.
+    #[arg(long)]
+    strict: bool,
 }
 
-pub fn cost(args: CostArgs) -> anyhow::Result<()> {
+/// Exit status of `edgenas cost --strict` when a budget is not met.
+pub const OVER_BUDGET_EXIT: u8 = 3;
+
+/// Prints the cost report; returns whether every budget is met or `--strict` is off.
+pub fn cost(args: CostArgs) -> anyhow::Result<bool> {
     super::require_file(&args.arch, "architecture file")?;
     super::require_file(&args.profile, "device profile")?;
     let arch = Arch::load(&args.arch)?;
@@ -36,5 +44,5 @@ pub fn cost(args: CostArgs) -> anyhow::Result<()> {
     if !report.all_met() {
         tracing::warn!("{} exceeds at least one budget of {}", arch.summary(), args.profile.display());
     }
-    Ok(())
+    Ok(report.all_met() || !args.strict)
 }

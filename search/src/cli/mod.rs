@@ -5,6 +5,7 @@ mod progress;
 mod train;
 
 use std::io::IsTerminal;
+use std::process::ExitCode;
 use std::path::Path;
 
 use clap::{Parser, Subcommand};
@@ -38,11 +39,15 @@ enum Command {
     Cost(cost::CostArgs),
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command and returns the process exit status for a command that completed.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Train(args) => train::train(args),
-        Command::Evaluate(args) => train::evaluate(args),
-        Command::Cost(args) => cost::cost(args),
+        Command::Train(args) => train::train(args).map(|()| ExitCode::SUCCESS),
+        Command::Evaluate(args) => train::evaluate(args).map(|()| ExitCode::SUCCESS),
+        Command::Cost(args) => Ok(match cost::cost(args)? {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::from(cost::OVER_BUDGET_EXIT),
+        }),
     }
 }
 
