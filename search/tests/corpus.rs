@@ -1,7 +1,7 @@
 //! Tests for the corpus reader and the BPTT batching.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use edgenas_core::Vocab;
@@ -9,7 +9,14 @@ use edgenas_search::batch::{BatchError, Batched};
 use edgenas_search::corpus::{find_split, read_split, Corpus, CorpusError, Split};
 use tempfile::TempDir;
 
-const PTB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/ptb");
+/// Penn Treebank folder: `EDGENAS_PTB_DIR`, or the data folder beside the repository that CI
+/// provides.
+fn ptb_dir() -> std::path::PathBuf {
+    match std::env::var_os("EDGENAS_PTB_DIR") {
+        Some(dir) => dir.into(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ptb"),
+    }
+}
 
 /// Training text with known counts. `<eos>` occurs 3 times, `cat`, `sat` and `the` twice, and
 /// `The` and `dog` once. Lines 2 and 4 contain only whitespace, and the file ends with a newline.
@@ -420,7 +427,7 @@ fn zero_sizes_rejected() {
 
 #[test]
 fn penn_treebank_counts() {
-    let dir = PathBuf::from(PTB_DIR);
+    let dir = ptb_dir();
     assert!(
         dir.is_dir(),
         "Penn Treebank not found at {}; place ptb.train.txt, ptb.valid.txt and ptb.test.txt there",
