@@ -198,51 +198,71 @@ pub fn train_run(
             break;
         }
         let epoch = state.epochs_done + 1;
-        tch::manual_seed(epoch_seed(config.seed, epoch));
         opt.set_lr(state.lr);
-        reporter.epoch_started(epoch, batches.windows(config.bptt)?.num_windows());
-
-        let started = Instant::now();
-        let train_nll = trainer.train_epoch(&mut opt, &batches, config, reporter);
-        let train_seconds = started.elapsed().as_secs_f64();
-        let valid = trainer.evaluate(&corpus.valid.ids, config.eval_batch_size, config.bptt)?;
-        let record = EpochRecord {
-            epoch,
-            lr: state.lr,
-            train_perplexity: train_nll.perplexity(),
-            valid_perplexity: valid.perplexity(),
-            seconds: started.elapsed().as_secs_f64(),
-            words: train_nll.tokens,
-            words_per_second: train_nll.tokens as f64 / train_seconds,
-        };
-        for (split, value) in [("training", record.train_perplexity), ("validation", record.valid_perplexity)] {
-            if !value.is_finite() {
-                return Err(RunError::Diverged {
-                    epoch,
-                    split,
-                    value,
-                    lr: state.lr,
-                });
-            }
-        }
-        let improved = state
-            .best_valid_perplexity
-            .is_none_or(|best| record.valid_perplexity < best);
+        let improved = train_and_validate(&trainer, &mut opt, &batches, corpus, config, &mut state, reporter)?;
         if improved {
             run.save_weights(&trainer.vs, BEST_WEIGHTS_FILE)?;
-            state.best_valid_perplexity = Some(record.valid_perplexity);
-            state.best_epoch = epoch;
-            state.epochs_without_improvement = 0;
-        } else {
-            state.epochs_without_improvement += 1;
-            state.lr *= config.lr_decay;
         }
-        reporter.epoch_done(&record, improved);
-        state.history.push(record);
         checkpoint_epoch(&run, &trainer, &mut state, epoch)?;
     }
 
     finish(&run, corpus, arch, config, &state)
+}
+
+/// Trains epoch `state.epochs_done + 1`, validates it, and updates the best perplexity, the
+/// patience count, the learning rate and the history in `state`. Returns whether validation
+/// perplexity improved. Fails before touching `state` when the epoch diverged.
+fn train_and_validate(
+    trainer: &Trainer,
+    opt: &mut nn::Optimizer,
+    batches: &Batched,
+    corpus: &Corpus,
+    config: &TrainConfig,
+    state: &mut TrainState,
+    reporter: &mut dyn Reporter,
+) -> Result<bool, RunError> {
+    let epoch = state.epochs_done + 1;
+    tch::manual_seed(epoch_seed(config.seed, epoch));
+    reporter.epoch_started(epoch, batches.windows(config.bptt)?.num_windows());
+
+    let started = Instant::now();
+    let train_nll = trainer.train_epoch(opt, batches, config, reporter);
+    let train_seconds = started.elapsed().as_secs_f64();
+    let valid = trainer.evaluate(&corpus.valid.ids, config.eval_batch_size, config.bptt)?;
+    let record = EpochRecord {
+        epoch,
+        lr: state.lr,
+        train_perplexity: train_nll.perplexity(),
+        valid_perplexity: valid.perplexity(),
+        seconds: started.elapsed().as_secs_f64(),
+        words: train_nll.tokens,
+        words_per_second: train_nll.tokens as f64 / train_seconds,
+    };
+    for (split, value) in [("training", record.train_perplexity), ("validation", record.valid_perplexity)] {
+        if !value.is_finite() {
+            return Err(RunError::Diverged {
+                epoch,
+                split,
+                value,
+                lr: state.lr,
+            });
+        }
+    }
+
+    let improved = state
+        .best_valid_perplexity
+        .is_none_or(|best| record.valid_perplexity < best);
+    if improved {
+        state.best_valid_perplexity = Some(record.valid_perplexity);
+        state.best_epoch = epoch;
+        state.epochs_without_improvement = 0;
+    } else {
+        state.epochs_without_improvement += 1;
+        state.lr *= config.lr_decay;
+    }
+    reporter.epoch_done(&record, improved);
+    state.history.push(record);
+    Ok(improved)
 }
 
 /// Lays out the training split, and checks that every split is long enough for its batch
