@@ -46,6 +46,17 @@ fn small_arch(vocab_size: usize) -> Arch {
     Arch::new(vocab_size, 16, Activation::Tanh, &rest, dropout).unwrap()
 }
 
+/// Takes the training lock and returns a corpus folder, its corpus and a matching
+/// architecture.
+fn setup() -> (std::sync::MutexGuard<'static, ()>, tempfile::TempDir, Corpus, Arch) {
+    let guard = lock();
+    let data = tempfile::tempdir().unwrap();
+    write_corpus(data.path());
+    let corpus = Corpus::load(data.path(), None).unwrap();
+    let arch = small_arch(corpus.vocab.len());
+    (guard, data, corpus, arch)
+}
+
 fn config(max_epochs: usize) -> TrainConfig {
     TrainConfig {
         batch_size: 4,
@@ -79,11 +90,7 @@ fn assert_same_run(a: &Metrics, b: &Metrics, dir_a: &Path, dir_b: &Path) {
 
 #[test]
 fn resume_after_each_epoch_matches_uninterrupted() {
-    let _guard = lock();
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let corpus = Corpus::load(data.path(), None).unwrap();
-    let arch = small_arch(corpus.vocab.len());
+    let (_guard, _data, corpus, arch) = setup();
 
     let whole = tempfile::tempdir().unwrap();
     let reference = train_run(&corpus, &arch, &config(3), whole.path(), false, &mut Silent).unwrap();
@@ -103,11 +110,7 @@ fn resume_after_each_epoch_matches_uninterrupted() {
 
 #[test]
 fn same_seed_gives_same_model() {
-    let _guard = lock();
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let corpus = Corpus::load(data.path(), None).unwrap();
-    let arch = small_arch(corpus.vocab.len());
+    let (_guard, _data, corpus, arch) = setup();
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let ma = train_run(&corpus, &arch, &config(2), a.path(), false, &mut Silent).unwrap();
     let mb = train_run(&corpus, &arch, &config(2), b.path(), false, &mut Silent).unwrap();
@@ -116,11 +119,7 @@ fn same_seed_gives_same_model() {
 
 #[test]
 fn existing_run_needs_resume_flag() {
-    let _guard = lock();
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let corpus = Corpus::load(data.path(), None).unwrap();
-    let arch = small_arch(corpus.vocab.len());
+    let (_guard, _data, corpus, arch) = setup();
     let out = tempfile::tempdir().unwrap();
     train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap();
     let before = std::fs::read(out.path().join("model.safetensors")).unwrap();
@@ -133,11 +132,7 @@ fn existing_run_needs_resume_flag() {
 
 #[test]
 fn resume_with_other_architecture_is_rejected() {
-    let _guard = lock();
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let corpus = Corpus::load(data.path(), None).unwrap();
-    let arch = small_arch(corpus.vocab.len());
+    let (_guard, _data, corpus, arch) = setup();
     let out = tempfile::tempdir().unwrap();
     train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap();
 
@@ -149,11 +144,7 @@ fn resume_with_other_architecture_is_rejected() {
 
 #[test]
 fn resume_without_run_is_rejected() {
-    let _guard = lock();
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let corpus = Corpus::load(data.path(), None).unwrap();
-    let arch = small_arch(corpus.vocab.len());
+    let (_guard, _data, corpus, arch) = setup();
     let out = tempfile::tempdir().unwrap();
     let err = train_run(&corpus, &arch, &config(1), out.path(), true, &mut Silent).unwrap_err();
     assert!(err.to_string().contains("nothing to resume"), "{err}");
@@ -176,11 +167,7 @@ fn vocab_size_mismatch_names_both_sizes() {
 
 #[test]
 fn invalid_settings_are_rejected_before_training() {
-    let _guard = lock();
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let corpus = Corpus::load(data.path(), None).unwrap();
-    let arch = small_arch(corpus.vocab.len());
+    let (_guard, _data, corpus, arch) = setup();
     let cases = [
         (TrainConfig { batch_size: 0, ..config(1) }, "--batch-size"),
         (TrainConfig { bptt: 0, ..config(1) }, "--bptt"),
@@ -204,11 +191,7 @@ fn invalid_settings_are_rejected_before_training() {
 
 #[test]
 fn diverged_training_stops_with_error() {
-    let _guard = lock();
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let corpus = Corpus::load(data.path(), None).unwrap();
-    let arch = small_arch(corpus.vocab.len());
+    let (_guard, _data, corpus, arch) = setup();
     let out = tempfile::tempdir().unwrap();
     let wild = TrainConfig {
         lr: 1e6,
@@ -226,11 +209,7 @@ fn diverged_training_stops_with_error() {
 
 #[test]
 fn resume_on_other_corpus_is_rejected() {
-    let _guard = lock();
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let corpus = Corpus::load(data.path(), None).unwrap();
-    let arch = small_arch(corpus.vocab.len());
+    let (_guard, data, corpus, arch) = setup();
     let out = tempfile::tempdir().unwrap();
     train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap();
 
@@ -249,11 +228,7 @@ fn resume_on_other_corpus_is_rejected() {
 
 #[test]
 fn folder_of_other_files_is_not_overwritten() {
-    let _guard = lock();
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let corpus = Corpus::load(data.path(), None).unwrap();
-    let arch = small_arch(corpus.vocab.len());
+    let (_guard, _data, corpus, arch) = setup();
     let out = tempfile::tempdir().unwrap();
     std::fs::write(out.path().join("vocab.txt"), "precious\n").unwrap();
 
@@ -265,11 +240,7 @@ fn folder_of_other_files_is_not_overwritten() {
 
 #[test]
 fn run_stopped_before_first_epoch_starts_over() {
-    let _guard = lock();
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let corpus = Corpus::load(data.path(), None).unwrap();
-    let arch = small_arch(corpus.vocab.len());
+    let (_guard, _data, corpus, arch) = setup();
     let out = tempfile::tempdir().unwrap();
     // What a stop during epoch 1 leaves: the start files and a half-written temporary.
     std::fs::write(out.path().join("train-config.json"), "{}").unwrap();
@@ -285,11 +256,7 @@ fn run_stopped_before_first_epoch_starts_over() {
 
 #[test]
 fn locked_run_folder_is_rejected() {
-    let _guard = lock();
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let corpus = Corpus::load(data.path(), None).unwrap();
-    let arch = small_arch(corpus.vocab.len());
+    let (_guard, _data, corpus, arch) = setup();
     let out = tempfile::tempdir().unwrap();
     let held = edgenas_search::checkpoint::RunDir::new(out.path()).lock().unwrap();
 
