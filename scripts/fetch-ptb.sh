@@ -38,6 +38,15 @@ if ! command -v python3 >/dev/null; then
     exit 1
 fi
 
+# Never overwrite a file that is not the Penn Treebank split it is named after.
+for split in "${splits[@]}"; do
+    if [[ -e "$dest/ptb.$split.txt" ]] && ! verify "$split"; then
+        echo "error: $dest/ptb.$split.txt exists and is not Penn Treebank's $split split;" \
+             "move it away or choose another folder" >&2
+        exit 1
+    fi
+done
+
 mkdir -p "$dest"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -29,6 +29,10 @@ value() {
 }
 
 while [[ $# -gt 0 ]]; do
+    # Split --option=value into two arguments.
+    if [[ $1 == --*=* ]]; then
+        set -- "${1%%=*}" "${1#*=}" "${@:2}"
+    fi
     case $1 in
         --corpus) value "$@"; corpus=$2; shift 2 ;;
         --out) value "$@"; out=$2; shift 2 ;;
@@ -42,10 +46,12 @@ while [[ $# -gt 0 ]]; do
 done
 
 "$root/scripts/setup-libtorch.sh"
-if ! ls "$corpus"/ptb.train.txt "$corpus"/train.txt >/dev/null 2>&1; then
+# Fetch Penn Treebank only into a folder that holds no training split yet.
+if [[ ! -f "$corpus/train.txt" && ! -f "$corpus/ptb.train.txt" ]]; then
     "$root/scripts/fetch-ptb.sh" "$corpus"
 fi
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p edgenas-search
+# Cargo reads .cargo/config.toml (which points at libtorch) from the folder it runs in.
+(cd "$root" && cargo build --release --quiet -p edgenas-search)
 
 resume=()
 [[ -f "$out/train-state.json" ]] && resume=(--resume)

@@ -23,7 +23,7 @@ pub const BEST_WEIGHTS_FILE: &str = "model.safetensors";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const CORPUS_FILE: &str = "corpus.json";
 /// Empty file that `edgenas train` locks while it writes the run.
-pub const LOCK_FILE: &str = ".lock";
+pub const LOCK_FILE: &str = ".edgenas.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -116,27 +116,46 @@ impl RunDir {
         self.file(STATE_FILE).is_file()
     }
 
-    /// Creates the folder for a new run. An existing folder must be empty, so a run never
-    /// overwrites files it did not write.
-    pub fn create(&self) -> Result<(), CheckpointError> {
+    /// Checks that the folder can take a new run: it is absent, empty but for the lock and
+    /// interrupted writes, or a run stopped before its first epoch ended (a readable
+    /// `train-config.json` and no state). A run therefore never overwrites files it did not
+    /// write.
+    pub fn check_new(&self) -> Result<(), CheckpointError> {
         if self.path.exists() && !self.path.is_dir() {
             return Err(CheckpointError::NotAFolder {
                 path: self.path.clone(),
             });
         }
-        // A folder with a config but no state is a run stopped before its first epoch ended,
-        // so it starts over.
-        if self.path.is_dir() && !self.file(CONFIG_FILE).is_file() {
-            let mut entries = std::fs::read_dir(&self.path).map_err(|source| CheckpointError::Read {
-                path: self.path.clone(),
-                source,
-            })?;
-            if entries.any(|e| e.map_or(true, |e| e.file_name() != LOCK_FILE)) {
+        if !self.path.is_dir() || self.has_state() {
+            return Ok(());
+        }
+        if self.read_json::<crate::train::TrainConfig>(CONFIG_FILE).is_ok() {
+            return Ok(());
+        }
+        let entries = std::fs::read_dir(&self.path).map_err(|source| CheckpointError::Read {
+            path: self.path.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let name = entry
+                .map_err(|source| CheckpointError::Read {
+                    path: self.path.clone(),
+                    source,
+                })?
+                .file_name();
+            let name = name.to_string_lossy();
+            if name != LOCK_FILE && !is_temporary(&name) {
                 return Err(CheckpointError::NotEmpty {
                     path: self.path.clone(),
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Checks the folder again, under the lock, and creates it.
+    pub fn create(&self) -> Result<(), CheckpointError> {
+        self.check_new()?;
         std::fs::create_dir_all(&self.path).map_err(|source| CheckpointError::Write {
             path: self.path.clone(),
             source,
@@ -157,7 +176,12 @@ impl RunDir {
             source,
         };
         std::fs::create_dir_all(&self.path).map_err(write_error)?;
-        let file = std::fs::File::create(self.file(LOCK_FILE)).map_err(write_error)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(self.file(LOCK_FILE))
+            .map_err(write_error)?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(std::fs::TryLockError::WouldBlock) => Err(CheckpointError::Locked {
@@ -174,7 +198,7 @@ impl RunDir {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && name.contains(".tmp-") {
+            if is_temporary(&name) {
                 tracing::debug!("removing {name}, left by an interrupted write");
                 self.remove_quietly(&name);
             }
@@ -275,6 +299,11 @@ impl RunDir {
             tracing::debug!("could not remove old checkpoint {name}: {e}");
         }
     }
+}
+
+/// Whether `name` is a temporary file of `edgenas_core::write_atomic` or `save_weights`.
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
 }
 
 /// Returns the first line of `message`, since libtorch errors append a C++ backtrace.

@@ -28,7 +28,17 @@ pub enum RunError {
     VocabSize { arch: usize, corpus: usize },
     #[error(transparent)]
     Allocation(#[from] crate::train::AllocationError),
-    #[error("{split} split {path}: {source}; lower {option} or use a longer split")]
+    #[error(
+        "{arch} has {parameters} parameters and needs about {needed_gb:.1} GB to train, more \
+         than the {total_gb:.1} GB of memory here; choose a smaller hidden_size or vocabulary"
+    )]
+    OutOfMemory {
+        arch: String,
+        parameters: usize,
+        needed_gb: f64,
+        total_gb: f64,
+    },
+    #[error("{split} split {path}, {option}: {source}")]
     SplitTooShort {
         split: &'static str,
         path: std::path::PathBuf,
@@ -36,8 +46,8 @@ pub enum RunError {
         source: BatchError,
     },
     #[error(
-        "training diverged in epoch {epoch}: {split} perplexity is {value}; lower --lr (now \
-         {lr}) or --clip, then start a new run"
+        "training diverged in epoch {epoch}: {split} perplexity is {value}; resume with a \
+         lower --lr (now {lr}) or --clip, or start again in a new --out folder"
     )]
     Diverged {
         epoch: usize,
@@ -120,13 +130,13 @@ pub fn validate_config(c: &TrainConfig) -> Result<(), RunError> {
     if !c.lr.is_finite() || c.lr <= 0.0 {
         return bad(format!("--lr is {}; use a positive learning rate such as 20", c.lr));
     }
-    if c.clip.is_nan() || c.clip <= 0.0 {
+    if !c.clip.is_finite() || c.clip <= 0.0 {
         return bad(format!("--clip is {}; use a positive gradient norm such as 0.25", c.clip));
     }
     if c.lr_decay.is_nan() || c.lr_decay <= 0.0 || c.lr_decay > 1.0 {
         return bad(format!("--lr-decay is {}; use a factor in (0, 1], such as 0.25", c.lr_decay));
     }
-    if c.weight_decay.is_nan() || c.weight_decay < 0.0 {
+    if !c.weight_decay.is_finite() || c.weight_decay < 0.0 {
         return bad(format!("--weight-decay is {}; use 0 or more", c.weight_decay));
     }
     if matches!(c.time_limit_minutes, Some(m) if m.is_nan() || m <= 0.0) {
@@ -135,11 +145,18 @@ pub fn validate_config(c: &TrainConfig) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The settings that must match for a resume; the epoch and time limits may change.
+/// The settings that must match for a resume. The others only steer the epochs still to come,
+/// so a resume may change them: the epoch and time limits, and the optimizer settings, for
+/// example to recover from a diverged epoch with a lower learning rate.
 fn resumable(c: &TrainConfig) -> TrainConfig {
     TrainConfig {
         max_epochs: 0,
         time_limit_minutes: None,
+        lr: 0.0,
+        clip: 0.0,
+        weight_decay: 0.0,
+        lr_decay: 0.0,
+        patience: 0,
         ..c.clone()
     }
 }
@@ -163,7 +180,11 @@ pub fn train_run(
     }
     let batches = check_split_lengths(corpus, config)?;
 
+    check_memory(arch)?;
     let run = RunDir::new(out);
+    if !resume {
+        run.check_new()?;
+    }
     let _lock = run.lock()?;
     let mut trainer = Trainer::new(arch, config.seed)?;
     let mut state = if resume {
@@ -265,6 +286,32 @@ fn train_and_validate(
     Ok(improved)
 }
 
+/// Rejects an architecture whose weights and gradients (8 bytes a parameter) exceed the
+/// machine's memory, before libtorch allocates them and the kernel ends the process. Skipped
+/// where `/proc/meminfo` cannot be read.
+fn check_memory(arch: &Arch) -> Result<(), RunError> {
+    let Some(total) = total_memory_bytes() else {
+        return Ok(());
+    };
+    let needed = arch.num_parameters() as f64 * 8.0;
+    if needed > total as f64 {
+        return Err(RunError::OutOfMemory {
+            arch: arch.summary(),
+            parameters: arch.num_parameters(),
+            needed_gb: needed / 1e9,
+            total_gb: total as f64 / 1e9,
+        });
+    }
+    Ok(())
+}
+
+fn total_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Lays out the training split, and checks that every split is long enough for its batch
 /// size, before any file is written.
 fn check_split_lengths(corpus: &Corpus, config: &TrainConfig) -> Result<Batched, RunError> {
@@ -278,6 +325,8 @@ fn check_split_lengths(corpus: &Corpus, config: &TrainConfig) -> Result<Batched,
     };
     let batches = lay_out("train", &corpus.train, config.batch_size, "--batch-size")?;
     batches.windows(config.bptt)?;
+    // The final evaluation runs on all three splits at the evaluation batch size.
+    lay_out("train", &corpus.train, config.eval_batch_size, "--eval-batch-size")?;
     lay_out("valid", &corpus.valid, config.eval_batch_size, "--eval-batch-size")?;
     lay_out("test", &corpus.test, config.eval_batch_size, "--eval-batch-size")?;
     Ok(batches)
@@ -314,10 +363,12 @@ fn start_run(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainConfig) -
         .into());
     }
     run.create()?;
+    // The config goes first: a folder with it and no state is a run stopped before its first
+    // epoch ended, which a new start may reuse.
+    run.write_json(CONFIG_FILE, config)?;
     arch.save(&run.file(ARCH_FILE)).map_err(CheckpointError::from)?;
     corpus.vocab.save(&run.file(VOCAB_FILE)).map_err(CheckpointError::from)?;
     run.write_json(CORPUS_FILE, &CorpusFingerprint::of(corpus))?;
-    run.write_json(CONFIG_FILE, config)?;
     Ok(TrainState {
         epochs_done: 0,
         lr: config.lr,
@@ -357,9 +408,21 @@ fn open_for_resume(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainCon
     if resumable(&saved_config) != resumable(config) {
         return Err(mismatch(CONFIG_FILE));
     }
-    // The epoch and time limits may change on resume; record the ones now in force.
+    // Settings outside `resumable` may change on resume; record the ones now in force.
     run.write_json(CONFIG_FILE, config)?;
     let mut state: TrainState = run.read_json(STATE_FILE)?;
+    if saved_config.lr != config.lr {
+        tracing::info!(
+            "--lr changed from {} to {}: training goes on at {}",
+            saved_config.lr,
+            config.lr,
+            config.lr
+        );
+        state.lr = config.lr;
+    }
+    if state.last_weights.contains(['/', '\\']) || state.last_weights.starts_with('.') {
+        return Err(mismatch(STATE_FILE));
+    }
     // A finished run that is resumed with a higher epoch limit trains on.
     if state.finished && state.epochs_done < config.max_epochs {
         state.finished = false;

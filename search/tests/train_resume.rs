@@ -236,6 +236,8 @@ fn folder_of_other_files_is_not_overwritten() {
     assert!(err.to_string().contains("not a training run folder"), "{err}");
     let kept = std::fs::read_to_string(out.path().join("vocab.txt")).unwrap();
     assert_eq!(kept, "precious\n");
+    let names: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["vocab.txt"], "a rejected folder gets no new files");
 }
 
 #[test]
@@ -243,7 +245,8 @@ fn run_stopped_before_first_epoch_starts_over() {
     let (_guard, _data, corpus, arch) = setup();
     let out = tempfile::tempdir().unwrap();
     // What a stop during epoch 1 leaves: the start files and a half-written temporary.
-    std::fs::write(out.path().join("train-config.json"), "{}").unwrap();
+    let started = serde_json::to_string(&config(1)).unwrap();
+    std::fs::write(out.path().join("train-config.json"), started).unwrap();
     std::fs::write(out.path().join(".model.safetensors.tmp-1.safetensors"), "partial").unwrap();
 
     let metrics = train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap();
@@ -265,4 +268,46 @@ fn locked_run_folder_is_rejected() {
 
     drop(held);
     train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap();
+}
+
+#[test]
+fn resume_may_lower_learning_rate() {
+    let (_guard, _data, corpus, arch) = setup();
+    let out = tempfile::tempdir().unwrap();
+    train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap();
+
+    let gentler = TrainConfig { lr: 0.5, ..config(2) };
+    train_run(&corpus, &arch, &gentler, out.path(), true, &mut Silent).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("train-state.json")).unwrap()).unwrap();
+    assert_eq!(state["history"][1]["lr"], 0.5);
+
+    let other_batch = TrainConfig { batch_size: 3, ..config(3) };
+    let err = train_run(&corpus, &arch, &other_batch, out.path(), true, &mut Silent).unwrap_err();
+    assert!(err.to_string().contains("train-config.json"), "{err}");
+}
+
+#[test]
+fn architecture_beyond_memory_is_rejected() {
+    let (_guard, _data, corpus, _) = setup();
+    // 2 * 100000^2 * 2 = 4e10 parameters, 320 GB of weights and gradients.
+    let huge = Arch::new(corpus.vocab.len(), 100_000, Activation::Tanh, &[], Dropout::NONE).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let err = train_run(&corpus, &huge, &config(1), out.path(), false, &mut Silent).unwrap_err();
+    assert!(matches!(err, RunError::OutOfMemory { .. }), "{err}");
+}
+
+#[test]
+fn train_split_shorter_than_eval_batch_is_rejected() {
+    let (_guard, _data, corpus, arch) = setup();
+    let tokens = corpus.train.ids.len();
+    let wide = TrainConfig {
+        eval_batch_size: tokens,
+        ..config(1)
+    };
+    let out = tempfile::tempdir().unwrap();
+    let err = train_run(&corpus, &arch, &wide, out.path(), false, &mut Silent).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("train split"), "{message}");
+    assert!(message.contains("--eval-batch-size"), "{message}");
 }

@@ -204,6 +204,14 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     let nll = trainer
         .evaluate(&ids.ids, args.batch_size, args.bptt)
         .with_context(|| format!("{split} split {}", ids.path.display()))?;
+    if !nll.perplexity().is_finite() {
+        anyhow::bail!(
+            "{split} perplexity is {}: the weights in {} hold NaN or infinite values; \
+             train again or restore the file",
+            nll.perplexity(),
+            run.file(BEST_WEIGHTS_FILE).display()
+        );
+    }
     println!("{} perplexity {:.2} over {} tokens", split, nll.perplexity(), nll.tokens);
     Ok(())
 }
