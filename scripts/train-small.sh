@@ -4,7 +4,7 @@
 # first when they are missing.
 #
 # Usage: scripts/train-small.sh [--corpus DIR] [--out DIR] [edgenas train options...]
-#   --corpus DIR   Penn Treebank folder, fetched there when it holds no splits
+#   --corpus DIR   Penn Treebank folder, fetched there when it contains no splits
 #                  (default: data/ptb in the repository)
 #   --out DIR      checkpoint folder; a stopped run there is resumed
 #                  (default: runs/small in the repository)
@@ -46,7 +46,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 "$root/scripts/setup-libtorch.sh"
-# Fetch Penn Treebank only into a folder that holds no training split yet.
+# Fetch Penn Treebank only into a folder that contains no training split yet.
 if [[ ! -f "$corpus/train.txt" && ! -f "$corpus/ptb.train.txt" ]]; then
     "$root/scripts/fetch-ptb.sh" "$corpus"
 fi

@@ -1,6 +1,7 @@
 //! The files of a training run and how they are written so that a stop loses nothing.
 //!
-//! A run folder contains `arch.json`, `vocab.txt`, `train-config.json`, the weights after the
+//! A run folder contains `arch.json`, `vocab.txt`, `train-config.json`, `corpus.json`, the
+//! lock file `.edgenas.lock`, the weights after the
 //! last completed epoch (`epoch-NNN.safetensors`, named in `train-state.json`), the weights
 //! with the best validation perplexity (`model.safetensors`) and, once training ends,
 //! `metrics.json`. Every file is written to a temporary name and renamed into place, and the
@@ -301,7 +302,7 @@ impl RunDir {
     }
 }
 
-/// Whether `name` is a temporary file of `edgenas_core::write_atomic` or `save_weights`.
+/// Returns whether `name` is a temporary file of `edgenas_core::write_atomic` or `save_weights`.
 fn is_temporary(name: &str) -> bool {
     name.starts_with('.') && name.contains(".tmp-")
 }
