@@ -1,12 +1,11 @@
 //! The files of a training run and how they are written so that a stop loses nothing.
 //!
 //! A run folder contains `arch.json`, `vocab.txt`, `train-config.json`, `corpus.json`, the
-//! lock file `.edgenas.lock`, the weights after the
-//! last completed epoch (`epoch-NNN.safetensors`, named in `train-state.json`), the weights
-//! with the best validation perplexity (`model.safetensors`) and, once training ends,
-//! `metrics.json`. Every file is written to a temporary name and renamed into place, and the
-//! state file is written last, so after a stop `train-state.json` always names complete
-//! weights.
+//! lock file `.edgenas.lock`, the weights after the last completed epoch
+//! (`epoch-NNN.safetensors`, named in `train-state.json`), the weights with the best
+//! validation perplexity (`model.safetensors`) and, once training ends, `metrics.json`. Every
+//! file is written to a temporary name and renamed into place, and the state file is written
+//! last, so after a stop `train-state.json` always names complete weights.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
