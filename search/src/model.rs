@@ -71,17 +71,17 @@ impl LanguageModel {
         &self.arch
     }
 
-    /// A zero state `[batch, H]`.
+    /// Returns a zero state `[batch, H]`.
     pub fn zero_state(&self, batch: i64) -> Tensor {
         Tensor::zeros([batch, self.arch.hidden_size as i64], (Kind::Float, self.embedding.device()))
     }
 
     /// Runs the model over `tokens` (`[T, B]` int64) from `state` (`[B, H]`).
     ///
-    /// With `train` set, the dropouts of the architecture apply: embedding dropout removes
-    /// whole rows of the table for this window, and the input, hidden and output dropouts draw
-    /// one mask per sequence that every step shares (variational dropout, Gal and Ghahramani
-    /// 2016), as ENAS does. All masks use inverted scaling, so inference needs no rescaling.
+    /// With `train` set, the dropouts of the architecture apply, as ENAS uses them. Embedding
+    /// dropout removes whole rows of the table for this window. The input, hidden and output
+    /// dropouts draw one mask per sequence that every step shares (variational dropout, Gal
+    /// and Ghahramani 2016). All masks use inverted scaling, so inference needs no rescaling.
     pub fn forward(&self, tokens: &Tensor, state: &Tensor, train: bool) -> Forward {
         let (steps, batch) = tokens.size2().expect("tokens must be [T, B]");
         let h = self.arch.hidden_size as i64;
@@ -147,7 +147,7 @@ impl LanguageModel {
     }
 }
 
-/// The highway node: `c * f(candidate) + (1 - c) * carry`, written as
+/// Computes the highway node `c * f(candidate) + (1 - c) * carry`, written as
 /// `carry + c * (f(candidate) - carry)`, with `c = sigmoid(gate)` and `pre = [gate | candidate]`.
 fn highway(pre: &Tensor, carry: &Tensor, activation: Activation) -> Tensor {
     let parts = pre.chunk(2, 1);
@@ -165,12 +165,12 @@ pub fn activate(x: &Tensor, activation: Activation) -> Tensor {
     }
 }
 
-/// A `[rows, 1]` mask that keeps each row with probability `1 - p`, scaled by `1 / (1 - p)`.
+/// Draws a `[rows, 1]` mask that keeps each row with probability `1 - p`, scaled by `1 / (1 - p)`.
 fn row_mask(rows: i64, p: f64, like: &Tensor) -> Tensor {
     sequence_mask(&[rows, 1], p, like)
 }
 
-/// A Bernoulli keep-mask of `shape` with inverted scaling.
+/// Draws a Bernoulli keep-mask of `shape` with inverted scaling.
 fn sequence_mask(shape: &[i64], p: f64, like: &Tensor) -> Tensor {
     let keep = 1.0 - p;
     Tensor::empty(shape, (Kind::Float, like.device())).bernoulli_float_(keep) / keep

@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Sends `tracing` output to stderr, at `info` unless `-v` or `RUST_LOG` asks for more.
+/// Sends `tracing` output to stderr, at `info` unless `-v` or `RUST_LOG` sets more.
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "info",
