@@ -127,6 +127,7 @@ pub fn validate_config(c: &TrainConfig) -> Result<(), RunError> {
     if c.bptt == 0 {
         return bad("--bptt is 0; use at least 1 step".into());
     }
+
     if !c.lr.is_finite() || c.lr <= 0.0 {
         return bad(format!("--lr is {}; use a positive learning rate such as 20", c.lr));
     }
@@ -393,6 +394,7 @@ fn open_for_resume(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainCon
         path: run.path.clone(),
         file,
     });
+
     let (saved_arch, saved_vocab) = run.load_model_files()?;
     if &saved_arch != arch {
         return Err(mismatch(ARCH_FILE));
@@ -408,9 +410,11 @@ fn open_for_resume(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainCon
     if resumable(&saved_config) != resumable(config) {
         return Err(mismatch(CONFIG_FILE));
     }
-    // Settings outside `resumable` may change on resume; record the ones now in force.
-    run.write_json(CONFIG_FILE, config)?;
+
     let mut state: TrainState = run.read_json(STATE_FILE)?;
+    if state.last_weights.contains(['/', '\\']) || state.last_weights.starts_with('.') {
+        return Err(mismatch(STATE_FILE));
+    }
     if saved_config.lr != config.lr {
         tracing::info!(
             "--lr changed from {} to {}: training goes on at {}",
@@ -420,14 +424,15 @@ fn open_for_resume(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainCon
         );
         state.lr = config.lr;
     }
-    if state.last_weights.contains(['/', '\\']) || state.last_weights.starts_with('.') {
-        return Err(mismatch(STATE_FILE));
-    }
-    // A finished run that is resumed with a higher epoch limit trains on.
-    if state.finished && state.epochs_done < config.max_epochs {
+    // A finished run trains on when the new settings no longer stop it, for example a higher
+    // epoch or time limit.
+    if state.finished && stop_before_epoch(&state, config).is_none() {
         state.finished = false;
         state.stop_reason = None;
     }
+
+    // Settings outside `resumable` may change on resume; record the ones now in force.
+    run.write_json(CONFIG_FILE, config)?;
     Ok(state)
 }
 
@@ -454,6 +459,11 @@ fn finish(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainConfig, stat
     let mut best = Trainer::new(arch, config.seed)?;
     run.load_weights(&mut best.vs, BEST_WEIGHTS_FILE, arch)?;
     let eval = |ids: &[i64]| best.evaluate(ids, config.eval_batch_size, config.bptt);
+    let train_perplexity = eval(&corpus.train.ids)?.perplexity();
+    let valid_perplexity = eval(&corpus.valid.ids)?.perplexity();
+    let test_perplexity = eval(&corpus.test.ids)?.perplexity();
+    let evaluation_seconds = started.elapsed().as_secs_f64();
+
     let train_seconds: f64 = state.history.iter().map(|r| r.seconds).sum();
     let words: f64 = state.history.iter().map(|r| r.words as f64).sum();
     let training_only: f64 = state
@@ -461,10 +471,6 @@ fn finish(run: &RunDir, corpus: &Corpus, arch: &Arch, config: &TrainConfig, stat
         .iter()
         .map(|r| r.words as f64 / r.words_per_second)
         .sum();
-    let train_perplexity = eval(&corpus.train.ids)?.perplexity();
-    let valid_perplexity = eval(&corpus.valid.ids)?.perplexity();
-    let test_perplexity = eval(&corpus.test.ids)?.perplexity();
-    let evaluation_seconds = started.elapsed().as_secs_f64();
     let metrics = Metrics {
         arch: arch.summary(),
         parameters: arch.num_parameters(),
