@@ -3,7 +3,7 @@
 # PyPI torch wheel without its CUDA stack (CPU only). Fast and idempotent when present.
 #
 # tch 0.26.0 requires exactly libtorch 2.13.0. PyPI has no CPU-only torch build, so the full
-# wheel is installed without dependencies; libtorch_cuda.so still needs the CUDA runtime and
+# wheel is installed without dependencies. libtorch_cuda.so still needs the CUDA runtime and
 # CUPTI libraries to load, so those two small wheels come with it. The build reads LIBTORCH
 # from .cargo/config.toml, and the build scripts record .libtorch/torch/lib as an rpath.
 set -euo pipefail

@@ -1,6 +1,6 @@
-//! Training throughput of the ENAS cell: one SGD step (forward over a BPTT window with
-//! dropout, backward, clipping, update) in this crate (tch) and in plain PyTorch, on the same
-//! architecture, batch and window, with the same number of CPU threads.
+//! Training throughput of the ENAS cell in this crate (tch) and in plain PyTorch. One step is
+//! an SGD update: forward over a BPTT window with dropout, backward, clipping and the update.
+//! Both sides use the same architecture, batch, window and number of CPU threads.
 //!
 //! Run with `cargo bench -p edgenas-benches --bench train_throughput`. The PyTorch side needs
 //! `.venv-torch` (`scripts/setup-python-ref.sh`); without it only the tch side runs. At the
@@ -88,8 +88,8 @@ impl TorchServer {
         writeln!(self.stdin, "run {steps}").expect("writing to the PyTorch server");
         self.stdin.flush().expect("flushing the request");
         let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("reading the server's answer");
-        let seconds: f64 = line.trim().parse().expect("the server answers seconds");
+        self.stdout.read_line(&mut line).expect("reading the server's response");
+        let seconds: f64 = line.trim().parse().expect("the server responds with seconds");
         Duration::from_secs_f64(seconds)
     }
 }

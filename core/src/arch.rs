@@ -287,17 +287,17 @@ impl Arch {
 
     /// Reads and validates an `arch.json`.
     pub fn load(path: &Path) -> Result<Arch, ArchError> {
-        let shown = path.display().to_string();
+        let display_path = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ArchError::Read {
-            path: shown.clone(),
+            path: display_path.clone(),
             source,
         })?;
         let arch: Arch = serde_json::from_str(&text).map_err(|source| ArchError::Parse {
-            path: shown.clone(),
+            path: display_path.clone(),
             source,
         })?;
         arch.validate().map_err(|source| ArchError::InvalidFile {
-            path: shown,
+            path: display_path,
             source: Box::new(source),
         })?;
         Ok(arch)

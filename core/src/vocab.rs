@@ -87,13 +87,13 @@ impl Vocab {
 
     /// Reads `vocab.txt`.
     pub fn load(path: &Path) -> Result<Vocab, VocabError> {
-        let shown = path.display().to_string();
+        let display_path = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| VocabError::Read {
-            path: shown.clone(),
+            path: display_path.clone(),
             source,
         })?;
         let tokens = text.lines().map(str::to_string).collect();
-        Vocab::from_tokens(tokens, &shown)
+        Vocab::from_tokens(tokens, &display_path)
     }
 
     /// Writes `vocab.txt` atomically.

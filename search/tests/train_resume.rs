@@ -234,8 +234,8 @@ fn folder_of_other_files_is_not_overwritten() {
 
     let err = train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap_err();
     assert!(err.to_string().contains("not a training run folder"), "{err}");
-    let kept = std::fs::read_to_string(out.path().join("vocab.txt")).unwrap();
-    assert_eq!(kept, "precious\n");
+    let vocab_after = std::fs::read_to_string(out.path().join("vocab.txt")).unwrap();
+    assert_eq!(vocab_after, "precious\n");
     let names: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["vocab.txt"], "a rejected folder gets no new files");
 }
@@ -261,12 +261,12 @@ fn run_stopped_before_first_epoch_starts_over() {
 fn locked_run_folder_is_rejected() {
     let (_guard, _data, corpus, arch) = setup();
     let out = tempfile::tempdir().unwrap();
-    let held = edgenas_search::checkpoint::RunDir::new(out.path()).lock().unwrap();
+    let other_process_lock = edgenas_search::checkpoint::RunDir::new(out.path()).lock().unwrap();
 
     let err = train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap_err();
     assert!(err.to_string().contains("in use by another edgenas process"), "{err}");
 
-    drop(held);
+    drop(other_process_lock);
     train_run(&corpus, &arch, &config(1), out.path(), false, &mut Silent).unwrap();
 }
 

@@ -68,13 +68,13 @@ pub fn init_logging(verbose: u8) {
         .init();
 }
 
-/// Fails with a message naming `what` when `path` is not an existing file.
-fn require_file(path: &Path, what: &str) -> anyhow::Result<()> {
+/// Fails with a message naming the file's `role` when `path` is not an existing file.
+fn require_file(path: &Path, role: &str) -> anyhow::Result<()> {
     if path.is_dir() {
-        anyhow::bail!("{what} {} is a folder; pass the file", path.display());
+        anyhow::bail!("{role} {} is a folder; pass the file", path.display());
     }
     if !path.is_file() {
-        anyhow::bail!("{what} {} not found; check the path", path.display());
+        anyhow::bail!("{role} {} not found; check the path", path.display());
     }
     Ok(())
 }
