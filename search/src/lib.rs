@@ -3,5 +3,6 @@ pub mod batch;
 pub mod corpus;
 pub mod checkpoint;
 pub mod model;
+pub mod nas;
 pub mod run;
 pub mod train;

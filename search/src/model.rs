@@ -21,6 +21,24 @@ pub struct LanguageModel {
     decoder_weight: Option<Tensor>,
     decoder_bias: Tensor,
     loose_ends: Vec<usize>,
+    /// When set, each step rescales a state row whose L2 norm exceeds this.
+    max_state_norm: Option<f64>,
+}
+
+/// The weight tensors of one architecture, in the layout of the module docs.
+pub struct CellWeights {
+    /// `[V, H]`
+    pub embedding: Tensor,
+    /// `[2H, H]`
+    pub node0_w_x: Tensor,
+    /// `[2H, H]`
+    pub node0_w_h: Tensor,
+    /// `[2H, H]` for nodes 1.., in node order.
+    pub node_w: Vec<Tensor>,
+    /// `[V, H]`, only when the decoder is untied.
+    pub decoder_weight: Option<Tensor>,
+    /// `[V]`
+    pub decoder_bias: Tensor,
 }
 
 /// Output of a forward pass over a window of `T` steps.
@@ -55,16 +73,49 @@ impl LanguageModel {
         };
         let decoder_bias = decoder.f_var("bias", &[v], nn::Init::Const(0.0))?;
 
-        Ok(LanguageModel {
+        Ok(LanguageModel::from_weights(
+            arch,
+            CellWeights {
+                embedding,
+                node0_w_x,
+                node0_w_h,
+                node_w,
+                decoder_weight,
+                decoder_bias,
+            },
+        ))
+    }
+
+    /// Wraps tensors that already hold the weights of `arch`, such as slices of a shared
+    /// model's variables; gradients flow back to whatever the tensors were made from.
+    ///
+    /// Panics when the shapes do not match `arch`, which is a bug in the caller.
+    pub fn from_weights(arch: &Arch, w: CellWeights) -> LanguageModel {
+        let (v, h) = (arch.vocab_size as i64, arch.hidden_size as i64);
+        assert_eq!(w.embedding.size(), [v, h], "embedding shape");
+        assert_eq!(w.node0_w_x.size(), [2 * h, h], "node 0 w_x shape");
+        assert_eq!(w.node0_w_h.size(), [2 * h, h], "node 0 w_h shape");
+        assert_eq!(w.node_w.len() + 1, arch.num_nodes(), "one matrix per node after node 0");
+        assert_eq!(w.decoder_weight.is_none(), arch.tie_weights, "decoder weight iff untied");
+        LanguageModel {
             arch: arch.clone(),
-            embedding,
-            node0_w_x,
-            node0_w_h,
-            node_w,
-            decoder_weight,
-            decoder_bias,
+            embedding: w.embedding,
+            node0_w_x: w.node0_w_x,
+            node0_w_h: w.node0_w_h,
+            node_w: w.node_w,
+            decoder_weight: w.decoder_weight,
+            decoder_bias: w.decoder_bias,
             loose_ends: arch.loose_ends(),
-        })
+            max_state_norm: None,
+        }
+    }
+
+    /// Rescales, at every step, each state row whose L2 norm exceeds `max_norm` to that norm.
+    /// The shared model of a search uses it: cells of ReLU and identity nodes have no bound on
+    /// their state and, with weights shaped by other cells, can blow up within a window.
+    pub fn with_max_state_norm(mut self, max_norm: f64) -> LanguageModel {
+        self.max_state_norm = Some(max_norm);
+        self
     }
 
     pub fn arch(&self) -> &Arch {
@@ -110,6 +161,10 @@ impl LanguageModel {
             };
             let pre0 = x_proj.get(t) + read.mm(&self.node0_w_h.tr());
             state = self.cell_after_node0(&pre0, &state);
+            if let Some(max_norm) = self.max_state_norm {
+                let norm = state.norm_scalaropt_dim(2, [1], true);
+                state = &state * (norm.clamp_min(max_norm) / max_norm).reciprocal();
+            }
             outputs.push(state.shallow_clone());
         }
 

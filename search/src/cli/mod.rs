@@ -2,6 +2,7 @@
 
 mod cost;
 mod progress;
+mod search;
 mod train;
 
 use std::io::IsTerminal;
@@ -35,6 +36,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Report a checkpoint's perplexity on one split of a corpus.
     Evaluate(train::EvaluateArgs),
+    /// Search for the cell with the lowest perplexity that meets a device profile's budgets.
+    Search(search::SearchArgs),
     /// Compute an architecture's costs and check them against a device profile's budgets.
     Cost(cost::CostArgs),
 }
@@ -44,6 +47,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Train(args) => train::train(args).map(|()| ExitCode::SUCCESS),
         Command::Evaluate(args) => train::evaluate(args).map(|()| ExitCode::SUCCESS),
+        Command::Search(args) => Ok(match search::search(args)? {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::from(cost::OVER_BUDGET_EXIT),
+        }),
         Command::Cost(args) => Ok(match cost::cost(args)? {
             true => ExitCode::SUCCESS,
             false => ExitCode::from(cost::OVER_BUDGET_EXIT),

@@ -1,7 +1,8 @@
-//! Progress bars for training on stderr.
+//! Progress bars for training and search on stderr.
 
 use std::io::IsTerminal;
 
+use edgenas_search::nas::search::{SearchEpoch, SearchReporter, StepProgress};
 use edgenas_search::train::{EpochRecord, Reporter};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -79,6 +80,117 @@ impl Reporter for BarReporter {
 }
 
 impl Drop for BarReporter {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("the template is valid")
+        .progress_chars("=> ")
+}
+
+/// Shows one bar per phase of a search epoch (shared-model training, controller training)
+/// and one for the derive phase, with the shared model's perplexity, the controller's mean
+/// reward and the share of sampled architectures within budget. Without a terminal it logs a
+/// line every tenth of a phase.
+pub struct SearchBar {
+    bar: Option<ProgressBar>,
+    terminal: bool,
+    label: String,
+    steps: usize,
+    done: usize,
+}
+
+impl SearchBar {
+    pub fn new() -> SearchBar {
+        SearchBar {
+            bar: None,
+            terminal: std::io::stderr().is_terminal(),
+            label: String::new(),
+            steps: 0,
+            done: 0,
+        }
+    }
+
+    fn start(&mut self, label: String, steps: usize) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.label = label;
+        self.steps = steps;
+        self.done = 0;
+        if self.terminal {
+            let bar = ProgressBar::new(steps as u64);
+            bar.set_style(bar_style("{prefix:<24} [{bar:30}] {pos}/{len} {msg} (eta {eta})"));
+            bar.set_prefix(self.label.clone());
+            self.bar = Some(bar);
+        }
+    }
+
+    fn advance(&mut self, message: String) {
+        self.done += 1;
+        let tenth = self.steps.div_ceil(10).max(1);
+        if !self.terminal && (self.done.is_multiple_of(tenth) || self.done == self.steps) {
+            tracing::info!("{} {}/{}: {message}", self.label, self.done, self.steps);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_message(message);
+            bar.inc(1);
+        }
+    }
+}
+
+impl SearchReporter for SearchBar {
+    fn phase_started(&mut self, epoch: usize, phase: &'static str, steps: usize) {
+        self.start(format!("epoch {epoch:>3} {phase}"), steps);
+    }
+
+    fn step_done(&mut self, p: &StepProgress) {
+        let mut parts = Vec::new();
+        if let Some(ppl) = p.shared_perplexity {
+            let what = if p.mean_reward.is_some() { "valid ppl" } else { "train ppl" };
+            parts.push(format!("{what} {ppl:8.2}"));
+        }
+        if let Some(r) = p.mean_reward {
+            parts.push(format!("reward {r:.4}"));
+        }
+        parts.push(format!("within budget {:3.0}%", p.within_budget * 100.0));
+        if let Some(w) = p.words_per_second {
+            parts.push(format!("{w:5.0} words/s"));
+        }
+        self.advance(parts.join(" | "));
+    }
+
+    fn epoch_done(&mut self, r: &SearchEpoch) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        tracing::info!(
+            "epoch {:>3}: shared train ppl {:.2}, sampled valid ppl {}, mean reward {}, {:.0}% within budget, {:.0} s",
+            r.epoch,
+            r.shared_train_perplexity,
+            r.sampled_valid_perplexity.map_or("-".into(), |p| format!("{p:.2}")),
+            r.mean_reward.map_or("-".into(), |m| format!("{m:.4}")),
+            r.within_budget * 100.0,
+            r.seconds
+        );
+    }
+
+    fn derive_started(&mut self, candidates: usize) {
+        self.start("derive".into(), candidates);
+    }
+
+    fn candidate_done(&mut self, summary: &str, valid_perplexity: f64, within_budget: bool) {
+        let fits = if within_budget { "fits" } else { "over budget" };
+        self.advance(format!("{summary}: ppl {valid_perplexity:.2}, {fits}"));
+    }
+}
+
+impl Drop for SearchBar {
     fn drop(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();

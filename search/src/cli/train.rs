@@ -219,7 +219,7 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
 /// Upper bound on `--threads`, far above any core count this tool targets.
 const MAX_THREADS: usize = 1024;
 
-fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
+pub(super) fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
     if let Some(n) = threads {
         if !(1..=MAX_THREADS).contains(&n) {
             anyhow::bail!("--threads is {n}; use 1 to {MAX_THREADS}");
