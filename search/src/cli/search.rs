@@ -101,7 +101,7 @@ pub struct SearchArgs {
     #[arg(long, value_delimiter = ',', value_name = "E,I,H,O", help_heading = "Search space and schedule")]
     dropout: Option<Vec<f64>>,
 
-    /// Shared-model training windows per epoch [quick: 160].
+    /// Shared-model training windows per epoch [quick: 300, paper: 400].
     #[arg(long, help_heading = "Shared model")]
     shared_steps: Option<usize>,
 

@@ -96,7 +96,7 @@ impl SearchConfig {
                     lr: 20.0,
                     clip: 0.25,
                     weight_decay: 0.0,
-                    steps_per_epoch: 160,
+                    steps_per_epoch: 300,
                 },
                 controller: ControllerConfig {
                     lr: 3.5e-3,
