@@ -315,7 +315,7 @@ fn total_memory_bytes() -> Option<u64> {
 
 /// Lays out the training split, and checks that every split is long enough for its batch
 /// size, before any file is written.
-fn check_split_lengths(corpus: &Corpus, config: &TrainConfig) -> Result<Batched, RunError> {
+pub fn check_split_lengths(corpus: &Corpus, config: &TrainConfig) -> Result<Batched, RunError> {
     let lay_out = |split: &'static str, ids: &crate::corpus::SplitIds, batch, option| {
         Batched::new(&ids.ids, batch).map_err(|source| RunError::SplitTooShort {
             split,

@@ -179,7 +179,7 @@ fn check(name: &'static str, value: f64, budget: f64) -> BudgetCheck {
 }
 
 #[test]
-fn hard_reward_is_c_over_perplexity_or_the_minimum() {
+fn hard_reward_hand_computed() {
     let mut config = RewardConfig::new(RewardMode::Hard, 10_000);
     config.min_reward = -1.0;
     let fits = [check("parameters", 1e6, 2e6), check("latency", 40.0, 40.0)];
@@ -189,7 +189,7 @@ fn hard_reward_is_c_over_perplexity_or_the_minimum() {
 }
 
 #[test]
-fn soft_reward_matches_hand_computed_values() {
+fn soft_reward_hand_computed() {
     let mut config = RewardConfig::new(RewardMode::Soft, 10_000);
     // parameters 2x over budget, latency at a quarter of its budget.
     let checks = [check("parameters", 2e6, 1e6), check("latency", 10.0, 40.0)];
@@ -209,7 +209,7 @@ fn soft_reward_matches_hand_computed_values() {
 }
 
 #[test]
-fn hypervolume_reward_is_the_gain_in_the_normalised_box() {
+fn hypervolume_reward_hand_computed() {
     let mut config = RewardConfig::new(RewardMode::Hypervolume, 10_000);
     config.reference_perplexity = 1000.0;
     let fits = [check("parameters", 0.5e6, 1e6)];
@@ -232,9 +232,12 @@ fn pts(list: &[&[f64]]) -> Vec<Vec<f64>> {
     list.iter().map(|p| p.to_vec()).collect()
 }
 
+type FrontCase = (&'static str, Vec<Vec<f64>>, Vec<bool>);
+type VolumeCase<'a> = (&'static str, Vec<Vec<f64>>, &'a [f64], f64);
+
 #[test]
 fn pareto_front_table() {
-    let cases: &[(&str, Vec<Vec<f64>>, Vec<bool>)] = &[
+    let cases: &[FrontCase] = &[
         ("empty", vec![], vec![]),
         ("one point", pts(&[&[1.0, 1.0]]), vec![true]),
         ("staircase", pts(&[&[1.0, 3.0], &[2.0, 2.0], &[3.0, 1.0]]), vec![true, true, true]),
@@ -256,7 +259,7 @@ fn pareto_front_table() {
 fn hypervolume_table() {
     let r2 = [4.0, 4.0];
     let r3 = [1.0, 1.0, 1.0];
-    let cases: &[(&str, Vec<Vec<f64>>, &[f64], f64)] = &[
+    let cases: &[VolumeCase] = &[
         ("empty", vec![], &r2, 0.0),
         ("one box", pts(&[&[1.0, 1.0]]), &r2, 9.0),
         ("staircase", pts(&[&[1.0, 3.0], &[2.0, 2.0], &[3.0, 1.0]]), &r2, 6.0),
@@ -303,7 +306,7 @@ fn pi4_profile_text() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles/raspberry-pi-4.toml")).unwrap()
 }
 
-/// The Pi 4 profile with a parameter budget of `max_parameters`.
+/// Returns the Pi 4 profile with a parameter budget of `max_parameters`.
 fn profile_with_parameter_budget(max_parameters: u64) -> String {
     pi4_profile_text().replace("max_parameters = 3000000", &format!("max_parameters = {max_parameters}"))
 }
@@ -359,7 +362,7 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The parts of `pareto.json` that do not depend on timing.
+/// Returns the parts of `pareto.json` that do not depend on timing.
 fn candidates(dir: &Path) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(&read(&dir.join("pareto.json"))).unwrap();
     serde_json::json!({ "chosen": v["chosen"], "candidates": v["candidates"] })
@@ -426,7 +429,7 @@ fn resumed_search_matches_an_uninterrupted_one() {
 #[test]
 fn resume_with_other_settings_or_profile_is_rejected() {
     let s = setup();
-    let config = tiny_config(s.corpus.vocab.len(), Strategy::Enas, RewardMode::Hard, 1);
+    let config = tiny_config(s.corpus.vocab.len(), Strategy::Enas, RewardMode::Hard, 2);
     let dir = tempfile::tempdir().unwrap();
     run(&s, &pi4_profile_text(), &config, dir.path(), false).unwrap();
     let before = candidates(dir.path());
@@ -434,7 +437,14 @@ fn resume_with_other_settings_or_profile_is_rejected() {
     let mut other = config.clone();
     other.shared.lr = 1.0;
     let err = run(&s, &pi4_profile_text(), &other, dir.path(), true).unwrap_err().to_string();
-    assert!(err.contains("search-config.json"), "{err}");
+    assert!(err.contains("shared.lr was 20.0, now 1.0"), "{err}");
+    let fewer = SearchConfig {
+        epochs: 1,
+        ..config.clone()
+    };
+    let err = run(&s, &pi4_profile_text(), &fewer, dir.path(), true).unwrap_err().to_string();
+    assert!(err.contains("--epochs is 1"), "{err}");
+    assert!(err.contains("already done 2 epochs"), "{err}");
     let err = run(&s, &profile_with_parameter_budget(1000), &config, dir.path(), true).unwrap_err().to_string();
     assert!(err.contains("profile.toml"), "{err}");
     let err = run(&s, &pi4_profile_text(), &config, dir.path(), false).unwrap_err().to_string();
@@ -444,6 +454,7 @@ fn resume_with_other_settings_or_profile_is_rejected() {
     let empty = tempfile::tempdir().unwrap();
     let err = run(&s, &pi4_profile_text(), &config, empty.path(), true).unwrap_err().to_string();
     assert!(err.contains("no search to resume"), "{err}");
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "a failed resume writes no lock");
     std::fs::write(empty.path().join("notes.txt"), "mine").unwrap();
     let err = run(&s, &pi4_profile_text(), &config, empty.path(), false).unwrap_err().to_string();
     assert!(err.contains("not empty"), "{err}");
@@ -451,7 +462,7 @@ fn resume_with_other_settings_or_profile_is_rejected() {
 }
 
 #[test]
-fn chosen_architecture_meets_every_budget_and_budgets_change_the_choice() {
+fn choice_meets_budgets_that_steer_it() {
     let s = setup();
     let v = s.corpus.vocab.len();
     // Parameters of a cell: V*H + V + 2*H^2*(n + 1). With H=8 at most 108 + 128*4 + V*... so
@@ -477,16 +488,16 @@ fn chosen_architecture_meets_every_budget_and_budgets_change_the_choice() {
 }
 
 #[test]
-fn no_fitting_architecture_names_the_budget_and_by_how_much() {
+fn no_fit_names_budget_and_excess() {
     let s = setup();
     let config = tiny_config(s.corpus.vocab.len(), Strategy::Random, RewardMode::Hard, 1);
     let dir = tempfile::tempdir().unwrap();
     let derived = run(&s, &profile_with_parameter_budget(10), &config, dir.path(), false).unwrap();
     assert!(derived.chosen.is_none());
-    let why = derived.no_fit.unwrap();
-    assert!(why.contains("parameters budget"), "{why}");
-    assert!(why.contains("against 10"), "{why}");
-    assert!(why.contains("% over"), "{why}");
+    let reason = derived.no_fit.unwrap();
+    assert!(reason.contains("parameters budget"), "{reason}");
+    assert!(reason.contains("against 10"), "{reason}");
+    assert!(reason.contains("% over"), "{reason}");
     assert!(!dir.path().join("arch.json").exists());
     assert!(read(&dir.path().join("report.md")).contains("No candidate meets every budget"));
 }

@@ -29,7 +29,7 @@ fn assert_fails_with(out: &Output, needles: &[&str]) {
     assert_eq!(err.matches("error:").count(), 1, "the error is printed once: {err}");
 }
 
-/// A corpus folder of eight words in repeating patterns.
+/// Writes a corpus folder of eight words in repeating patterns.
 fn corpus() -> tempfile::TempDir {
     let data = tempfile::tempdir().unwrap();
     let words = ["a", "b", "c", "d", "e", "f", "g", "h"];
@@ -46,19 +46,40 @@ fn pi4() -> String {
     repo().join("profiles/raspberry-pi-4.toml").display().to_string()
 }
 
-/// Arguments of a small, fast search of `epochs` epochs.
+/// Returns the arguments of a small, fast search of `epochs` epochs. A flag in `extra` replaces
+/// the same flag of the small settings.
 fn search_args(data: &Path, profile: &str, out: &Path, epochs: usize, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "search", "--corpus", data.to_str().unwrap(), "--profile", profile, "--out",
-        out.to_str().unwrap(), "--hidden-sizes", "8,16", "--max-nodes", "3", "--shared-steps", "10",
-        "--controller-steps", "6", "--batch-size", "4", "--bptt", "5", "--reward-batch-size", "4",
-        "--derive-samples", "5", "--derive-batch-size", "4", "--derive-windows", "2", "--threads", "1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push("--epochs".into());
-    args.push(epochs.to_string());
+    let epochs = epochs.to_string();
+    let small: [(&str, &str); 13] = [
+        ("--hidden-sizes", "8,16"),
+        ("--max-nodes", "3"),
+        ("--shared-steps", "10"),
+        ("--controller-steps", "6"),
+        ("--batch-size", "4"),
+        ("--bptt", "5"),
+        ("--reward-batch-size", "4"),
+        ("--derive-samples", "5"),
+        ("--derive-batch-size", "4"),
+        ("--derive-windows", "2"),
+        ("--threads", "1"),
+        ("--epochs", &epochs),
+        ("--seed", "1"),
+    ];
+    let mut args: Vec<String> = vec![
+        "search".into(),
+        "--corpus".into(),
+        data.display().to_string(),
+        "--profile".into(),
+        profile.into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    for (flag, value) in small {
+        if !extra.contains(&flag) {
+            args.push(flag.into());
+            args.push(value.into());
+        }
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }
@@ -86,7 +107,7 @@ fn bad_settings_name_the_value_and_write_nothing() {
         (&["--hidden-sizes", "8,0"], &["--hidden-sizes", "at least 1"]),
         (&["--hidden-sizes", "8,8"], &["lists 8 twice"]),
         (&["--min-nodes", "4"], &["--min-nodes 4 is above --max-nodes 3"]),
-        (&["--soft-weight", "speed=-1"], &["unknown constraint speed", "latency"]),
+        (&["--soft-weight", "speed=-1"], &["unknown constraint \"speed\"", "latency"]),
         (&["--soft-weight", "latency"], &["KEY=W"]),
         (&["--soft-weight", "latency=0.5"], &["latency=0.5", "0 or negative"]),
         (&["--lr", "0"], &["--lr is 0"]),
@@ -94,6 +115,9 @@ fn bad_settings_name_the_value_and_write_nothing() {
         (&["--dropout", "0.1,0.2"], &["--dropout has 2 values"]),
         (&["--dropout", "0,0,1.5,0"], &["--dropout hidden is 1.5"]),
         (&["--batch-size", "100000"], &["train split", "--batch-size"]),
+        (&["--lstm-size", "100000"], &["--lstm-size is 100000", "use 1 to 4096"]),
+        (&["--train-time-limit", "0"], &["--train-time-limit is 0"]),
+        (&["--soft-weight", "ram=abc"], &["\"abc\" is not a number"]),
     ];
     for (extra, needles) in cases {
         let out_dir = tempfile::tempdir().unwrap();
@@ -159,7 +183,7 @@ fn killed_search_resumes_to_the_same_result() {
 }
 
 #[test]
-fn random_strategy_then_train_trains_the_choice_from_scratch() {
+fn random_search_then_train() {
     let data = corpus();
     let out_dir = tempfile::tempdir().unwrap();
     let out = edgenas(&search_args(
@@ -184,4 +208,21 @@ fn random_strategy_then_train_trains_the_choice_from_scratch() {
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("train/metrics.json")).unwrap()).unwrap();
     assert!(metrics["test_perplexity"].as_f64().unwrap().is_finite());
+}
+
+#[test]
+fn then_train_checks_its_batch_sizes_before_searching() {
+    let data = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..6).map(|i| format!("a b{} c", i % 2)).collect();
+    for split in ["train", "valid", "test"] {
+        std::fs::write(data.path().join(format!("{split}.txt")), lines.join("\n")).unwrap();
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    let small = [
+        "--batch-size", "1", "--reward-batch-size", "1", "--derive-batch-size", "1", "--bptt", "2",
+        "--then-train",
+    ];
+    let out = edgenas(&search_args(data.path(), &pi4(), out_dir.path(), 1, &small));
+    assert_fails_with(&out, &["--then-train trains with the settings of `edgenas train`", "batch size"]);
+    assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0, "the search did not start");
 }

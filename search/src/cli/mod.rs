@@ -1,6 +1,7 @@
 //! Command-line interface of `edgenas`.
 
 mod cost;
+mod export;
 mod progress;
 mod search;
 mod train;
@@ -37,9 +38,11 @@ enum Command {
     /// Report a checkpoint's perplexity on one split of a corpus.
     Evaluate(train::EvaluateArgs),
     /// Search for the cell with the lowest perplexity that meets a device profile's budgets.
-    Search(search::SearchArgs),
+    Search(Box<search::SearchArgs>),
     /// Compute an architecture's costs and check them against a device profile's budgets.
     Cost(cost::CostArgs),
+    /// Export a checkpoint to ONNX, float32 and int8, and check both graphs with tract.
+    Export(export::ExportArgs),
 }
 
 /// Runs the command and returns the process exit status for a command that completed.
@@ -47,7 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Train(args) => train::train(args).map(|()| ExitCode::SUCCESS),
         Command::Evaluate(args) => train::evaluate(args).map(|()| ExitCode::SUCCESS),
-        Command::Search(args) => Ok(match search::search(args)? {
+        Command::Search(args) => Ok(match search::search(*args)? {
             true => ExitCode::SUCCESS,
             false => ExitCode::from(cost::OVER_BUDGET_EXIT),
         }),
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             true => ExitCode::SUCCESS,
             false => ExitCode::from(cost::OVER_BUDGET_EXIT),
         }),
+        Command::Export(args) => export::export_command(args).map(|()| ExitCode::SUCCESS),
     }
 }
 

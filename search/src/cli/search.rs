@@ -7,10 +7,10 @@ use clap::{Args, ValueEnum};
 use edgenas_core::profile::Profile;
 use edgenas_search::corpus::Corpus;
 use edgenas_search::nas::config::{Preset, SearchConfig, Strategy};
-use edgenas_search::nas::derive::Derived;
+use edgenas_search::nas::derive::{format_value, Derived, REPORT_FILE};
 use edgenas_search::nas::reward::{RewardMode, CONSTRAINT_KEYS};
 use edgenas_search::nas::search::{search_run, SearchInput};
-use edgenas_search::run::train_run;
+use edgenas_search::run::{check_split_lengths, train_run};
 use edgenas_search::train::TrainConfig;
 
 use super::progress::{BarReporter, SearchBar};
@@ -63,11 +63,11 @@ pub struct SearchArgs {
     #[arg(long, value_enum, default_value = "quick")]
     preset: PresetArg,
 
-    /// How the device budgets enter the reward.
+    /// Reward mode: the way the device budgets enter the reward.
     #[arg(long, value_enum, default_value = "hard")]
     reward: RewardArg,
 
-    /// How architectures are proposed.
+    /// Source of the proposed architectures.
     #[arg(long, value_enum, default_value = "enas")]
     strategy: StrategyArg,
 
@@ -80,7 +80,7 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
 
-    /// Search epochs [preset].
+    /// Search epochs [quick: 10, paper: 150].
     #[arg(long, help_heading = "Search space and schedule")]
     epochs: Option<usize>,
 
@@ -88,11 +88,11 @@ pub struct SearchArgs {
     #[arg(long, value_delimiter = ',', help_heading = "Search space and schedule")]
     hidden_sizes: Option<Vec<usize>>,
 
-    /// Fewest nodes in a cell [preset].
+    /// Minimum nodes in a cell [1].
     #[arg(long, help_heading = "Search space and schedule")]
     min_nodes: Option<usize>,
 
-    /// Most nodes in a cell [quick: 8, paper: 12].
+    /// Maximum nodes in a cell [quick: 8, paper: 12].
     #[arg(long, help_heading = "Search space and schedule")]
     max_nodes: Option<usize>,
 
@@ -233,6 +233,7 @@ impl SearchArgs {
                 *target = v;
             }
         };
+
         set(&mut c.epochs, self.epochs);
         set(&mut c.space.min_nodes, self.min_nodes);
         set(&mut c.space.max_nodes, self.max_nodes);
@@ -245,6 +246,7 @@ impl SearchArgs {
         set(&mut c.derive_samples, self.derive_samples);
         set(&mut c.derive_batch_size, self.derive_batch_size);
         set(&mut c.derive_windows, self.derive_windows);
+
         let setf = |target: &mut f64, value: Option<f64>| {
             if let Some(v) = value {
                 *target = v;
@@ -263,6 +265,7 @@ impl SearchArgs {
         setf(&mut c.reward.soft_default_weight, self.soft_default_weight);
         setf(&mut c.reward.reference_perplexity, self.reference_perplexity);
         c.reward.soft_zero_within_budget = self.soft_zero_within_budget;
+
         if let Some(sizes) = &self.hidden_sizes {
             c.space.hidden_sizes = sizes.clone();
         }
@@ -282,19 +285,20 @@ impl SearchArgs {
                 }
             }
         }
+
         for item in &self.soft_weight {
             let (key, value) = item
                 .split_once('=')
                 .with_context(|| format!("--soft-weight {item}: write KEY=W, such as latency=-0.5"))?;
             if !CONSTRAINT_KEYS.contains(&key) {
                 anyhow::bail!(
-                    "--soft-weight {item}: unknown constraint {key}; use one of {}",
+                    "--soft-weight {item}: unknown constraint {key:?}; use one of {}",
                     CONSTRAINT_KEYS.join(", ")
                 );
             }
-            let w: f64 = value
-                .parse()
-                .with_context(|| format!("--soft-weight {item}: {value} is not a number"))?;
+            let Ok(w) = value.parse::<f64>() else {
+                anyhow::bail!("--soft-weight {item}: {value:?} is not a number; write KEY=W, such as latency=-0.5");
+            };
             c.reward.soft_weights.insert(key.to_string(), w);
         }
         // The space re-sorts and checks the sizes and node range.
@@ -317,8 +321,8 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
         .with_context(|| format!("reading device profile {}", args.profile.display()))?;
     let profile = Profile::parse(&profile_text, &args.profile.display().to_string())?;
     super::train::set_threads(args.threads)?;
-    if args.train_time_limit.is_some_and(|m| m.is_nan() || m <= 0.0) {
-        anyhow::bail!("--train-time-limit must be a positive number of minutes");
+    if let Some(m) = args.train_time_limit.filter(|m| m.is_nan() || *m <= 0.0) {
+        anyhow::bail!("--train-time-limit is {m}; use a positive number of minutes");
     }
     if args.train_epochs == 0 {
         anyhow::bail!("--train-epochs is 0; use at least 1");
@@ -326,9 +330,24 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
 
     let corpus = Corpus::load(&args.corpus, args.max_vocab)?;
     let config = args.config(corpus.vocab.len())?;
+    warn_unused_options(&args, &config);
+    let train_config = TrainConfig {
+        max_epochs: args.train_epochs,
+        time_limit_minutes: args.train_time_limit,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    if args.then_train {
+        // Checked now rather than after a search of many minutes.
+        check_split_lengths(&corpus, &train_config).context(
+            "--then-train trains with the settings of `edgenas train` (batch size 32, BPTT 35, \
+             evaluation batch size 10), so the corpus must be long enough for them",
+        )?;
+    }
+    let cells = config.space.size();
     tracing::info!(
-        "searching {:.3e} cells ({} strategy, {} reward) for {} over {} epochs",
-        config.space.size(),
+        "searching {} cells ({} strategy, {} reward) for {} over {} epochs",
+        if cells < 1e6 { format!("{cells}") } else { format!("{cells:.3e}") },
         config.strategy.name(),
         config.reward.mode.name(),
         profile.name,
@@ -348,18 +367,18 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
     print_outcome(&derived, &args.out);
 
     let Some(chosen) = derived.chosen() else {
+        if args.then_train {
+            tracing::warn!("--then-train skipped: no architecture meets every budget");
+        }
         return Ok(false);
     };
     if args.then_train {
         let train_dir = args.out.join("train");
         let resume = train_dir.join(edgenas_search::checkpoint::STATE_FILE).is_file();
-        let train_config = TrainConfig {
-            max_epochs: args.train_epochs,
-            time_limit_minutes: args.train_time_limit,
-            seed: args.seed,
-            ..TrainConfig::default()
-        };
-        tracing::info!("training {} from scratch in {}", chosen.summary, train_dir.display());
+        match resume {
+            true => tracing::info!("resuming the training of {} in {}", chosen.summary, train_dir.display()),
+            false => tracing::info!("training {} from scratch in {}", chosen.summary, train_dir.display()),
+        }
         let mut bar = BarReporter::new();
         let metrics = train_run(&corpus, &chosen.arch, &train_config, &train_dir, resume, &mut bar)
             .with_context(|| format!("training the chosen architecture in {}", train_dir.display()))?;
@@ -369,8 +388,60 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
         println!("valid perplexity    {:.2}", metrics.valid_perplexity);
         println!("test perplexity     {:.2}", metrics.test_perplexity);
         println!("training time       {:.1} min", metrics.train_seconds / 60.0);
+        append_training(&args.out, &metrics)?;
     }
     Ok(true)
+}
+
+/// Adds the from-scratch training result to the search's `report.md`.
+fn append_training(out: &std::path::Path, m: &edgenas_search::run::Metrics) -> anyhow::Result<()> {
+    let path = out.join(REPORT_FILE);
+    let mut report = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    report.push_str(&format!(
+        "\n## Trained from scratch\n\n`{}` trained in `train/`: test perplexity {:.2}, validation \
+         perplexity {:.2}, {} epochs (best {}; {}), {:.1} min of training.\n",
+        m.arch,
+        m.test_perplexity,
+        m.valid_perplexity,
+        m.epochs,
+        m.best_epoch,
+        m.stop_reason,
+        m.train_seconds / 60.0
+    ));
+    edgenas_core::write_atomic(&path, report.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Warns about options that the chosen reward or strategy does not use.
+fn warn_unused_options(args: &SearchArgs, config: &SearchConfig) {
+    let mode = config.reward.mode;
+    let unused = |option: &str, reason: &str| tracing::warn!("{option} has no effect {reason}");
+    if mode != RewardMode::Soft
+        && (!args.soft_weight.is_empty() || args.soft_default_weight.is_some() || args.soft_zero_within_budget)
+    {
+        unused("--soft-weight, --soft-default-weight or --soft-zero-within-budget", "without --reward soft");
+    }
+    if mode != RewardMode::Hypervolume && args.reference_perplexity.is_some() {
+        unused("--reference-perplexity", "without --reward hypervolume");
+    }
+    if mode != RewardMode::Hard && args.min_reward.is_some() {
+        unused("--min-reward", "without --reward hard");
+    }
+    let controller_options = [
+        args.controller_steps.is_some(),
+        args.controller_lr.is_some(),
+        args.lstm_size.is_some(),
+        args.temperature.is_some(),
+        args.tanh_constant.is_some(),
+        args.entropy_weight.is_some(),
+        args.baseline_decay.is_some(),
+        args.reward_batch_size.is_some(),
+    ];
+    if config.strategy == Strategy::Random && controller_options.contains(&true) {
+        unused("a controller or reward option", "with --strategy random, which trains no controller");
+    }
+    if !args.then_train && (args.train_time_limit.is_some() || args.train_epochs != TrainConfig::default().max_epochs) {
+        unused("--train-epochs or --train-time-limit", "without --then-train");
+    }
 }
 
 fn print_outcome(d: &Derived, out: &std::path::Path) {
@@ -385,9 +456,14 @@ fn print_outcome(d: &Derived, out: &std::path::Path) {
         Some(c) => {
             println!("chosen              {}", c.summary);
             println!("valid perplexity    {:.2} (shared weights)", c.valid_perplexity);
-            println!("parameters          {}", c.costs.parameters);
             for k in &c.costs.checks {
-                println!("{:<19} {:.6} of {:.6} {}", k.name, k.value, k.budget, k.unit);
+                let met = if k.met { "met" } else { "NOT met" };
+                println!(
+                    "{:<19} {} of {} ({met})",
+                    k.name,
+                    format_value(k.value, k.unit),
+                    format_value(k.budget, k.unit)
+                );
             }
             println!("written             {}/arch.json, pareto.json, report.md", out.display());
         }

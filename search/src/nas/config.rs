@@ -7,7 +7,10 @@ use super::controller::ControllerConfig;
 use super::reward::{RewardConfig, RewardMode};
 use super::space::SearchSpace;
 
-/// How architectures are proposed.
+/// Largest controller LSTM accepted, far above ENAS's 100 units.
+pub const MAX_LSTM_SIZE: usize = 4096;
+
+/// Source of the proposed architectures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
@@ -162,6 +165,7 @@ impl SearchConfig {
         if self.strategy == Strategy::Enas {
             positive("--controller-steps", self.controller_steps_per_epoch)?;
         }
+
         let finite_positive = |name: &str, v: f64, example: &str| match v.is_finite() && v > 0.0 {
             true => Ok(()),
             false => Err(format!("{name} is {v}; use a positive number such as {example}")),
@@ -172,6 +176,7 @@ impl SearchConfig {
         finite_positive("--temperature", self.controller.temperature, "5")?;
         finite_positive("--reward-c", self.reward.c, "80")?;
         finite_positive("--reference-perplexity", self.reward.reference_perplexity, "10000")?;
+
         if !(self.controller.tanh_constant.is_finite() && self.controller.tanh_constant >= 0.0) {
             return Err(format!("--tanh-constant is {}; use 0 (off) or more, such as 2.5", self.controller.tanh_constant));
         }
@@ -184,9 +189,13 @@ impl SearchConfig {
         if !(self.shared.weight_decay.is_finite() && self.shared.weight_decay >= 0.0) {
             return Err(format!("--weight-decay is {}; use 0 or more", self.shared.weight_decay));
         }
-        if self.controller.lstm_size == 0 {
-            return Err("--lstm-size is 0; use at least 1, such as 100".into());
+        if !(1..=MAX_LSTM_SIZE).contains(&self.controller.lstm_size) {
+            return Err(format!(
+                "--lstm-size is {}; use 1 to {MAX_LSTM_SIZE}, such as 100",
+                self.controller.lstm_size
+            ));
         }
+
         for (key, w) in &self.reward.soft_weights {
             if !w.is_finite() || *w > 0.0 {
                 return Err(format!("--soft-weight {key}={w}; a weight must be 0 or negative, such as -0.07"));

@@ -88,8 +88,19 @@ fn propose(controller: &Controller, input: &SearchInput) -> Vec<(Arch, &'static 
         seen.insert(greedy.summary());
         out.push((greedy, "greedy"));
     }
+    let wanted = match config.space.size() < config.derive_samples as f64 {
+        true => {
+            tracing::warn!(
+                "the search space has only {} cells, fewer than --derive-samples {}",
+                config.space.size(),
+                config.derive_samples
+            );
+            config.space.size() as usize
+        }
+        false => config.derive_samples,
+    };
     let mut attempts = 0;
-    while out.len() < config.derive_samples && attempts < 50 * config.derive_samples {
+    while out.len() < wanted && attempts < 50 * wanted {
         attempts += 1;
         let (arch, source) = match config.strategy {
             Strategy::Enas => (tch::no_grad(|| controller.sample(Pick::Sample(&mut rng)).arch), "sampled"),
@@ -133,6 +144,16 @@ pub fn derive(
 ) -> Derived {
     let config = input.config;
     let started = Instant::now();
+    let available = batches.windows(config.shared.bptt).expect("checked at start").num_windows();
+    if config.derive_windows > available {
+        tracing::warn!(
+            "the validation split has {available} windows at --derive-batch-size {} and --bptt {}, \
+             fewer than --derive-windows {}; evaluating on all {available}",
+            config.derive_batch_size,
+            config.shared.bptt,
+            config.derive_windows
+        );
+    }
     let proposals = propose(controller, input);
     reporter.derive_started(proposals.len());
     let mut tokens = 0;
@@ -241,7 +262,9 @@ pub fn explain_no_fit(candidates: &[Candidate]) -> String {
     )
 }
 
-fn format_value(value: f64, unit: &str) -> String {
+/// Formats a cost or budget for reports: counts and bytes as integers, the rest to three
+/// decimals, with the unit.
+pub fn format_value(value: f64, unit: &str) -> String {
     match unit {
         "" => format!("{value:.0}"),
         "bytes" => format!("{value:.0} bytes"),
@@ -293,9 +316,12 @@ pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
             let _ = writeln!(
                 s,
                 "`{}` ({} parameters), validation perplexity {:.2} with the shared weights. \
-                 Train it from scratch with `edgenas train --arch arch.json`, or search with \
-                 `--then-train`.\n",
-                c.summary, c.costs.parameters, c.valid_perplexity
+                 Train it from scratch with `edgenas train --corpus DIR --arch {} --out DIR`, \
+                 or search with `--then-train`.\n",
+                c.summary,
+                c.costs.parameters,
+                c.valid_perplexity,
+                input.out.join(ARCH_FILE).display()
             );
             let _ = writeln!(s, "| cost | value | budget | met |\n|---|---:|---:|---|");
             for k in &c.costs.checks {
@@ -308,11 +334,11 @@ pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
                     if k.met { "yes" } else { "**no**" }
                 );
             }
-            let _ = writeln!(
-                s,
-                "| MACs per word | {} | | |\n| energy per word | {:.1} uJ | | |\n",
-                c.costs.macs_per_word, c.costs.energy_uj_per_word
-            );
+            let _ = writeln!(s, "| MACs per word | {} | | |", c.costs.macs_per_word);
+            if !c.costs.checks.iter().any(|k| k.name == "energy") {
+                let _ = writeln!(s, "| energy | {:.3} uJ/word | | |", c.costs.energy_uj_per_word);
+            }
+            let _ = writeln!(s);
         }
         None => {
             let _ = writeln!(
@@ -341,7 +367,7 @@ pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
     for c in front {
         let _ = writeln!(
             s,
-            "| `{}`{} | {:.2} | {} | {} | {} | {} | {:.1} | {:.3} | {} |",
+            "| `{}`{} | {:.2} | {} | {} | {} | {} | {:.3} | {:.3} | {} |",
             c.summary,
             if c.chosen { " (chosen)" } else { "" },
             c.valid_perplexity,

@@ -49,10 +49,12 @@ fn slice_volume(points: Vec<Vec<f64>>, reference: &[f64]) -> f64 {
         let best = points.iter().map(|p| p[0]).fold(f64::INFINITY, f64::min);
         return reference[0] - best;
     }
+    let mask = front_mask(&points);
     let mut points: Vec<Vec<f64>> = points
-        .iter()
-        .zip(front_mask(&points))
-        .filter_map(|(p, on)| on.then(|| p.clone()))
+        .into_iter()
+        .zip(mask)
+        .filter(|(_, on)| *on)
+        .map(|(p, _)| p)
         .collect();
     points.sort_by(|a, b| a[d - 1].total_cmp(&b[d - 1]));
     points.dedup();

@@ -54,25 +54,43 @@ pub enum SearchError {
     )]
     Diverged { epoch: usize, value: f64, lr: f64 },
     #[error(
-        "{path} holds a search with other settings in {file}; resume with the settings it was \
-         started with, or start a new search in another --out folder"
+        "{path} contains a search with other settings in {file}; resume with the settings it \
+         was started with, or start a new search in another --out folder"
     )]
     Mismatch { path: PathBuf, file: &'static str },
     #[error(
-        "{path} already holds a search; pass --resume to continue it, or choose another --out \
-         folder"
+        "{path} contains a search started with other settings ({changes}); resume with the \
+         settings it was started with, or start a new search in another --out folder"
+    )]
+    SettingsChanged { path: PathBuf, changes: String },
+    #[error(
+        "{path} contains a search on another corpus ({file} differs); resume on the corpus it \
+         was started on, or start a new search in another --out folder"
+    )]
+    CorpusChanged { path: PathBuf, file: &'static str },
+    #[error(
+        "--epochs is {requested}, but the search in {path} has already done {done} epochs; use \
+         --epochs {done} or more"
+    )]
+    FewerEpochs { path: PathBuf, requested: usize, done: usize },
+    #[error(
+        "{path} already contains a search; pass --resume to continue it, or choose another \
+         --out folder"
     )]
     SearchExists { path: PathBuf },
     #[error("{path} has no search to resume ({file} is missing); start it without --resume")]
     NothingToResume { path: PathBuf, file: &'static str },
     #[error(
-        "{path} is not empty and holds no search of edgenas; choose a new or empty --out folder, \
-         since a search never overwrites files it did not write"
+        "{path} is not empty and contains no search of edgenas; choose a new or empty --out \
+         folder, since a search never overwrites files it did not write"
     )]
     NotEmpty { path: PathBuf },
     #[error("cannot write {path}: {reason}")]
     SaveWeights { path: PathBuf, reason: String },
-    #[error("cannot read {path}: {reason}; the checkpoint is damaged, start a new search")]
+    #[error(
+        "cannot read {path}: {reason}; the checkpoint is damaged, so start a new search in \
+         another --out folder"
+    )]
     LoadWeights { path: PathBuf, reason: String },
     #[error("cannot allocate the shared model: {0}; choose smaller --hidden-sizes or --max-nodes")]
     Allocation(String),
@@ -180,7 +198,15 @@ pub fn search_run(input: &SearchInput, reporter: &mut dyn SearchReporter) -> Res
     }
     let layouts = Layouts::new(corpus, config)?;
     let dir = RunDir::new(out);
-    if !input.resume {
+    if input.resume {
+        // Checked before the lock, which would otherwise create the folder or a lock file in it.
+        if !dir.file(SEARCH_STATE_FILE).is_file() {
+            return Err(SearchError::NothingToResume {
+                path: dir.path.clone(),
+                file: SEARCH_STATE_FILE,
+            });
+        }
+    } else {
         check_new(&dir)?;
     }
     let _lock = dir.lock()?;
@@ -193,6 +219,12 @@ pub fn search_run(input: &SearchInput, reporter: &mut dyn SearchReporter) -> Res
         load_shared(&dir, &shared, &state.shared_weights)?;
         if !state.controller_weights.is_empty() {
             let path = dir.file(&state.controller_weights);
+            if !path.is_file() {
+                return Err(SearchError::LoadWeights {
+                    path,
+                    reason: "the file is missing".into(),
+                });
+            }
             controller
                 .load(&path)
                 .map_err(|reason| SearchError::LoadWeights { path, reason })?;
@@ -574,9 +606,26 @@ fn open_for_resume(dir: &RunDir, input: &SearchInput) -> Result<SearchState, Sea
         path: dir.path.clone(),
         file,
     };
+    let vocab = edgenas_core::Vocab::load(&dir.file(VOCAB_FILE)).map_err(CheckpointError::from)?;
+    if vocab != input.corpus.vocab {
+        return Err(SearchError::CorpusChanged {
+            path: dir.path.clone(),
+            file: VOCAB_FILE,
+        });
+    }
+    let fingerprint: CorpusFingerprint = dir.read_json(CORPUS_FILE)?;
+    if fingerprint != CorpusFingerprint::of(input.corpus) {
+        return Err(SearchError::CorpusChanged {
+            path: dir.path.clone(),
+            file: CORPUS_FILE,
+        });
+    }
     let saved: SearchConfig = dir.read_json(SEARCH_CONFIG_FILE)?;
     if saved.resumable() != input.config.resumable() {
-        return Err(mismatch(SEARCH_CONFIG_FILE));
+        return Err(SearchError::SettingsChanged {
+            path: dir.path.clone(),
+            changes: describe_changes(&saved.resumable(), &input.config.resumable()),
+        });
     }
     let profile = std::fs::read_to_string(dir.file(PROFILE_FILE)).map_err(|source| CheckpointError::Read {
         path: dir.file(PROFILE_FILE),
@@ -585,15 +634,14 @@ fn open_for_resume(dir: &RunDir, input: &SearchInput) -> Result<SearchState, Sea
     if profile != input.profile_text {
         return Err(mismatch(PROFILE_FILE));
     }
-    let vocab = edgenas_core::Vocab::load(&dir.file(VOCAB_FILE)).map_err(CheckpointError::from)?;
-    if vocab != input.corpus.vocab {
-        return Err(mismatch(VOCAB_FILE));
-    }
-    let fingerprint: CorpusFingerprint = dir.read_json(CORPUS_FILE)?;
-    if fingerprint != CorpusFingerprint::of(input.corpus) {
-        return Err(mismatch(CORPUS_FILE));
-    }
     let state: SearchState = dir.read_json(SEARCH_STATE_FILE)?;
+    if input.config.epochs < state.epochs_done {
+        return Err(SearchError::FewerEpochs {
+            path: dir.path.clone(),
+            requested: input.config.epochs,
+            done: state.epochs_done,
+        });
+    }
     let safe = |name: &str| !name.contains(['/', '\\']) && !name.starts_with('.');
     if !safe(&state.shared_weights) || !safe(&state.controller_weights) || state.shared_weights.is_empty() {
         return Err(mismatch(SEARCH_STATE_FILE));
@@ -601,4 +649,34 @@ fn open_for_resume(dir: &RunDir, input: &SearchInput) -> Result<SearchState, Sea
     // Settings outside `resumable` may change; record the ones now in force.
     dir.write_json(SEARCH_CONFIG_FILE, input.config)?;
     Ok(state)
+}
+
+/// Lists the settings that differ between two configs as `path was A, now B`.
+fn describe_changes(saved: &SearchConfig, now: &SearchConfig) -> String {
+    let (a, b) = (
+        serde_json::to_value(saved).expect("configs serialize"),
+        serde_json::to_value(now).expect("configs serialize"),
+    );
+    let mut changes = Vec::new();
+    collect_changes("", &a, &b, &mut changes);
+    if changes.is_empty() {
+        "the settings differ".into()
+    } else {
+        changes.join(", ")
+    }
+}
+
+fn collect_changes(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for key in keys {
+                let null = serde_json::Value::Null;
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                collect_changes(&child, x.get(key).unwrap_or(&null), y.get(key).unwrap_or(&null), out);
+            }
+        }
+        _ if a != b => out.push(format!("{path} was {a}, now {b}")),
+        _ => {}
+    }
 }
