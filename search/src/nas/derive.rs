@@ -383,7 +383,7 @@ pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
     let _ = writeln!(s, "\n## Search progress\n");
     let _ = writeln!(
         s,
-        "| epoch | shared train ppl | sampled valid ppl | mean reward | within budget | seconds |\n|---:|---:|---:|---:|---:|---:|"
+        "| epoch | shared train ppl | sampled valid ppl (geometric mean) | mean reward | within budget | seconds |\n|---:|---:|---:|---:|---:|---:|"
     );
     for r in &state.history {
         let _ = writeln!(

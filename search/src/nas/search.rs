@@ -102,8 +102,9 @@ pub struct SearchEpoch {
     pub epoch: usize,
     /// Perplexity of the shared model on the training windows of this epoch, dropout on.
     pub shared_train_perplexity: f64,
-    /// Mean validation perplexity of the architectures the controller sampled, each on one
-    /// validation minibatch; absent for random search.
+    /// Geometric mean of the validation perplexities of the cells the controller sampled, each
+    /// on one validation minibatch, so that a few diverging cells do not dominate it; absent
+    /// for random search.
     pub sampled_valid_perplexity: Option<f64>,
     /// Mean reward of the controller's samples; absent for random search.
     pub mean_reward: Option<f64>,
@@ -423,7 +424,7 @@ fn train_controller(
     let windows = batches.windows(config.shared.bptt).expect("checked at start");
     let steps = config.controller_steps_per_epoch;
     reporter.phase_started(epoch, "controller", steps);
-    let (mut reward_sum, mut ppl_sum, mut within) = (0.0, 0.0, 0usize);
+    let (mut reward_sum, mut log_ppl_sum, mut within) = (0.0, 0.0, 0usize);
     for step in 0..steps {
         let sampled = controller.sample(Pick::Sample(&mut state.rng));
         let arch = &sampled.arch;
@@ -439,11 +440,11 @@ fn train_controller(
 
         record(&mut state.archive, arch, perplexity, epoch, within_budget);
         reward_sum += reward;
-        ppl_sum += perplexity;
+        log_ppl_sum += perplexity.ln();
         within += usize::from(within_budget);
         let n = (step + 1) as f64;
         reporter.step_done(&StepProgress {
-            shared_perplexity: Some(ppl_sum / n),
+            shared_perplexity: Some((log_ppl_sum / n).exp()),
             mean_reward: Some(reward_sum / n),
             within_budget: within as f64 / n,
             words_per_second: None,
@@ -453,7 +454,7 @@ fn train_controller(
     (
         RewardStats {
             mean_reward: reward_sum / n,
-            mean_perplexity: ppl_sum / n,
+            mean_perplexity: (log_ppl_sum / n).exp(),
         },
         within as f64 / n,
     )
