@@ -101,9 +101,14 @@ pub struct SearchArgs {
     #[arg(long, value_delimiter = ',', value_name = "E,I,H,O", help_heading = "Search space and schedule")]
     dropout: Option<Vec<f64>>,
 
-    /// Shared-model training windows per epoch [quick: 300, paper: 400].
+    /// Shared-model training windows per epoch [quick: 200, paper: 400].
     #[arg(long, help_heading = "Shared model")]
     shared_steps: Option<usize>,
+
+    /// Train each sampled cell only at its own size, not also at the largest size (the
+    /// sandwich rule is on by default).
+    #[arg(long, help_heading = "Shared model")]
+    no_sandwich: bool,
 
     /// Sequences per shared-model batch [quick: 32].
     #[arg(long, help_heading = "Shared model")]
@@ -265,6 +270,9 @@ impl SearchArgs {
         setf(&mut c.reward.soft_default_weight, self.soft_default_weight);
         setf(&mut c.reward.reference_perplexity, self.reference_perplexity);
         c.reward.soft_zero_within_budget = self.soft_zero_within_budget;
+        if self.no_sandwich {
+            c.shared.sandwich = false;
+        }
 
         if let Some(sizes) = &self.hidden_sizes {
             c.space.hidden_sizes = sizes.clone();

@@ -50,6 +50,10 @@ pub struct SharedConfig {
     /// Training windows (one sampled architecture each) per search epoch. The windows continue
     /// through the training split across epochs and wrap around at its end.
     pub steps_per_epoch: usize,
+    /// Also trains each sampled cell at the largest hidden size, in the same step. Without it,
+    /// the weights that only large cells use train rarely, large cells score worse than they
+    /// would alone, and the search drifts to the smallest size whatever the budgets allow.
+    pub sandwich: bool,
 }
 
 /// Everything that decides a search's result; saved as `search-config.json`.
@@ -99,7 +103,8 @@ impl SearchConfig {
                     lr: 20.0,
                     clip: 0.25,
                     weight_decay: 0.0,
-                    steps_per_epoch: 300,
+                    steps_per_epoch: 200,
+                    sandwich: true,
                 },
                 controller: ControllerConfig {
                     lr: 3.5e-3,
@@ -135,6 +140,7 @@ impl SearchConfig {
                     clip: 0.25,
                     weight_decay: 1e-7,
                     steps_per_epoch: 400,
+                    sandwich: true,
                 },
                 controller: ControllerConfig::default(),
                 controller_steps_per_epoch: 2000,

@@ -323,6 +323,7 @@ fn train_shared(
     let started = Instant::now();
     let hmax = config.space.max_hidden() as i64;
     let mut carried = shared.zero_state(batches.batch_size() as i64);
+    let mut carried_wide = shared.zero_state(batches.batch_size() as i64);
     let mut nll = Nll::default();
     let mut within = 0usize;
     let vocab = config.space.vocab_size as i64;
@@ -332,7 +333,6 @@ fn train_shared(
             .expect("the index is below the window count");
         state.train_cursor = (state.train_cursor + 1) % windows.num_windows();
         let arch = propose(controller, config, &mut state.rng);
-        tracing::trace!("proposed at {:?}", started.elapsed());
         within += usize::from(estimate(&arch, profile).all_met());
 
         let h = arch.hidden_size as i64;
@@ -340,9 +340,21 @@ fn train_shared(
         let (input, target) = window_tensors(&window);
         let out = model.forward(&input, &carried.narrow(1, 0, h), true);
         let loss = out.logits.view([-1, vocab]).cross_entropy_for_logits(&target.view([-1]));
-        tracing::trace!("forward at {:?}", started.elapsed());
         loss.backward();
-        tracing::trace!("backward at {:?}", started.elapsed());
+        if config.shared.sandwich && h < hmax {
+            // The same cell at the largest size, so the weights outside the corner that small
+            // cells use train at every step too (the sandwich rule of slimmable networks).
+            let wide = Arch {
+                hidden_size: hmax as usize,
+                ..arch.clone()
+            };
+            let out = shared.model(&wide).forward(&input, &carried_wide, true);
+            out.logits
+                .view([-1, vocab])
+                .cross_entropy_for_logits(&target.view([-1]))
+                .backward();
+            carried_wide = out.state.detach();
+        }
         sgd_step(&shared.vs, config.shared.lr, config.shared.clip, config.shared.weight_decay);
 
         let next = out.state.detach();
