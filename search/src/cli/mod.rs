@@ -38,6 +38,8 @@ enum Command {
     /// Report a checkpoint's perplexity on one split of a corpus.
     Evaluate(train::EvaluateArgs),
     /// Search for the cell with the lowest perplexity that meets a device profile's budgets.
+    #[command(after_help = "Exit status: 0 when a cell meeting every budget was chosen, 1 on \
+                            failure, 2 on invalid usage, 3 when no evaluated cell meets every budget.")]
     Search(Box<search::SearchArgs>),
     /// Compute an architecture's costs and check them against a device profile's budgets.
     Cost(cost::CostArgs),

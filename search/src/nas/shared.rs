@@ -16,9 +16,9 @@ use tch::{nn, Device, Kind, Tensor};
 use super::space::SearchSpace;
 use crate::model::{CellWeights, LanguageModel};
 
-/// Largest L2 norm of a state row in the shared model, as in Carpenter's PyTorch port of
-/// ENAS; a cell of unbounded activations otherwise diverges while other cells shape its
-/// weights.
+/// Largest L2 norm of a state row in the shared model, the bound that the PyTorch port of ENAS
+/// (carpedm20/ENAS-pytorch) applies at every step. Without it, a cell of unbounded activations
+/// diverges while other cells shape its weights.
 pub const MAX_STATE_NORM: f64 = 25.0;
 
 pub struct SharedModel {
