@@ -52,7 +52,7 @@ pub struct Derived {
     pub evaluation_tokens: usize,
     /// Index of the chosen candidate; absent when none meets every budget.
     pub chosen: Option<usize>,
-    /// Why nothing was chosen, naming the budget no candidate met and by how much.
+    /// Reason nothing was chosen: the budget no candidate met and by how much.
     pub no_fit: Option<String>,
     pub candidates: Vec<Candidate>,
 }
@@ -202,8 +202,8 @@ pub fn derive(
     }
 }
 
-/// The candidate with the lowest perplexity among those within every budget; ties go to fewer
-/// parameters, then to the earlier candidate.
+/// Returns the candidate with the lowest perplexity among those within every budget. Ties go to
+/// fewer parameters, then to the earlier candidate.
 pub fn choose(candidates: &[Candidate]) -> Option<usize> {
     candidates
         .iter()
@@ -288,8 +288,8 @@ pub fn write_outputs(dir: &RunDir, input: &SearchInput, state: &SearchState, der
     Ok(())
 }
 
-/// The readable report: the choice and its costs against the budgets, the front, and the
-/// search's progress.
+/// Renders the readable report: the choice and its costs against the budgets, the front, and
+/// the search's progress.
 pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
     let config = input.config;
     let mut s = String::new();

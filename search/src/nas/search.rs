@@ -2,8 +2,8 @@
 //! checkpoint after each epoch, then derive the chosen architecture.
 //!
 //! Randomness: libtorch's generator (dropout, initial weights) is re-seeded from the search
-//! seed and the epoch number at the start of each epoch, the architecture sampler uses its own
-//! generator whose state the checkpoint saves, and the recurrent state of the shared model
+//! seed and the epoch number at the start of each epoch. The architecture sampler uses its own
+//! generator, whose state the checkpoint saves. The recurrent state of the shared model
 //! restarts at zero each epoch. A search resumed after epoch `k` therefore continues exactly as
 //! an uninterrupted one, at the same thread count.
 
@@ -103,8 +103,8 @@ pub struct SearchEpoch {
     /// Perplexity of the shared model on the training windows of this epoch, dropout on.
     pub shared_train_perplexity: f64,
     /// Geometric mean of the validation perplexities of the cells the controller sampled, each
-    /// on one validation minibatch, so that a few diverging cells do not dominate it; absent
-    /// for random search.
+    /// on one validation minibatch. The geometric mean keeps a few diverging cells from
+    /// dominating it. Absent for random search.
     pub sampled_valid_perplexity: Option<f64>,
     /// Mean reward of the controller's samples; absent for random search.
     pub mean_reward: Option<f64>,
@@ -140,7 +140,7 @@ pub struct SearchState {
     pub history: Vec<SearchEpoch>,
 }
 
-/// What the search and derive phases report as they go.
+/// Progress hooks of the search and derive phases; the search itself never prints.
 pub trait SearchReporter {
     fn phase_started(&mut self, _epoch: usize, _phase: &'static str, _steps: usize) {}
     fn step_done(&mut self, _progress: &StepProgress) {}

@@ -1,8 +1,8 @@
 //! The shared model: one set of weights from which every cell in the search space is cut.
 //!
 //! As in ENAS, a node's matrix is shared by every architecture that puts that node there with
-//! that activation: node `i` has one `[2, Hmax, Hmax]` variable per activation (gate and
-//! candidate halves), and node 0 has one for `x_t` and one for `h_{t-1}` per activation.
+//! that activation. Node `i` has one `[2, Hmax, Hmax]` variable (gate and candidate halves) per
+//! activation, and node 0 has one for `x_t` and one for `h_{t-1}` per activation.
 //! Beyond ENAS, a cell of hidden size `h < Hmax` uses the top-left `h x h` corner of each
 //! half and the first `h` columns of the embedding, so one model trains every size.
 //!
@@ -113,7 +113,7 @@ pub fn activation_index(act: Activation) -> usize {
         .expect("ALL lists every activation")
 }
 
-/// One SGD step on the variables that have a gradient: clips their joint L2 norm to `clip`,
+/// Runs one SGD step on the variables that have a gradient: clips their joint L2 norm to `clip`,
 /// adds `weight_decay` times the weights, steps by `lr`, and zeroes the gradients. A variable
 /// keeps a zeroed gradient once it has had one, so weight decay also shrinks the weights of
 /// choices the window did not use.
