@@ -117,6 +117,7 @@ fn bad_settings_name_the_value_and_write_nothing() {
         (&["--batch-size", "100000"], &["train split", "--batch-size"]),
         (&["--lstm-size", "100000"], &["--lstm-size is 100000", "use 1 to 4096"]),
         (&["--train-time-limit", "0"], &["--train-time-limit is 0"]),
+        (&["--train-lr", "0"], &["--then-train settings", "--lr is 0"]),
         (&["--soft-weight", "ram=abc"], &["\"abc\" is not a number"]),
     ];
     for (extra, needles) in cases {

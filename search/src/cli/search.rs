@@ -203,6 +203,10 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = TrainConfig::default().max_epochs, help_heading = "Training the choice")]
     train_epochs: usize,
 
+    /// Initial SGD learning rate of --then-train; lower it when a cell diverges.
+    #[arg(long, default_value_t = TrainConfig::default().lr, help_heading = "Training the choice")]
+    train_lr: f64,
+
     /// Time limit of --then-train, in minutes [default: none].
     #[arg(long, value_name = "MINUTES", help_heading = "Training the choice")]
     train_time_limit: Option<f64>,
@@ -342,9 +346,11 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
     let train_config = TrainConfig {
         max_epochs: args.train_epochs,
         time_limit_minutes: args.train_time_limit,
+        lr: args.train_lr,
         seed: args.seed,
         ..TrainConfig::default()
     };
+    edgenas_search::run::validate_config(&train_config).context("checking the --then-train settings")?;
     if args.then_train {
         // Checked now rather than after a search of many minutes.
         check_split_lengths(&corpus, &train_config).context(
@@ -387,9 +393,18 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
             true => tracing::info!("resuming the training of {} in {}", chosen.summary, train_dir.display()),
             false => tracing::info!("training {} from scratch in {}", chosen.summary, train_dir.display()),
         }
+        // NOTE: the shared model bounds the state norm at every step and a cell trained alone
+        // does not, so a cell of ReLU and identity nodes can diverge here at the default
+        // learning rate; the error then points to --train-lr.
         let mut bar = BarReporter::new();
         let metrics = train_run(&corpus, &chosen.arch, &train_config, &train_dir, resume, &mut bar)
-            .with_context(|| format!("training the chosen architecture in {}", train_dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "training the chosen architecture in {} (rerun with --resume and a lower \
+                     --train-lr if it diverged)",
+                    train_dir.display()
+                )
+            })?;
         drop(bar);
         println!();
         println!("trained from scratch {}", train_dir.display());
@@ -447,8 +462,11 @@ fn warn_unused_options(args: &SearchArgs, config: &SearchConfig) {
     if config.strategy == Strategy::Random && controller_options.contains(&true) {
         unused("a controller or reward option", "with --strategy random, which trains no controller");
     }
-    if !args.then_train && (args.train_time_limit.is_some() || args.train_epochs != TrainConfig::default().max_epochs) {
-        unused("--train-epochs or --train-time-limit", "without --then-train");
+    let train_options = args.train_time_limit.is_some()
+        || args.train_epochs != TrainConfig::default().max_epochs
+        || args.train_lr != TrainConfig::default().lr;
+    if !args.then_train && train_options {
+        unused("--train-epochs, --train-lr or --train-time-limit", "without --then-train");
     }
 }
 
