@@ -393,9 +393,9 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
             true => tracing::info!("resuming the training of {} in {}", chosen.summary, train_dir.display()),
             false => tracing::info!("training {} from scratch in {}", chosen.summary, train_dir.display()),
         }
-        // NOTE: the shared model bounds the state norm at every step and a cell trained alone
-        // does not, so a cell of ReLU and identity nodes can diverge here at the default
-        // learning rate; the error then points to --train-lr.
+        // NOTE: the shared model bounds the state norm at every step, but a cell trained alone
+        // does not. A cell of ReLU and identity nodes can therefore diverge here at the default
+        // learning rate, and the error then points to --train-lr.
         let mut bar = BarReporter::new();
         let metrics = train_run(&corpus, &chosen.arch, &train_config, &train_dir, resume, &mut bar)
             .with_context(|| {

@@ -2,8 +2,8 @@
 //! REINFORCE update.
 //!
 //! Each decision feeds the LSTM the embedding of the previous choice, then reads a softmax off
-//! the LSTM output: a linear head for the hidden size, the node count and each activation, and
-//! for node `i`'s input an attention over the outputs recorded after nodes `0..i` (Pham et al.
+//! the LSTM output. The hidden size, the node count and each activation have a linear head.
+//! Node `i`'s input is an attention over the outputs recorded after nodes `0..i` (Pham et al.
 //! 2018, Appendix). Logits are divided by a temperature and squashed as `C * tanh(logits)`.
 //!
 //! Adam is written here rather than taken from libtorch so that its moments can be saved in a
@@ -53,7 +53,7 @@ impl Default for ControllerConfig {
     }
 }
 
-/// How a decision is taken from its distribution.
+/// Rule for taking a decision from its distribution.
 pub enum Pick<'a> {
     /// Draw from the distribution.
     Sample(&'a mut Rng),
@@ -215,7 +215,7 @@ impl Controller {
         }
     }
 
-    /// One REINFORCE step on a sample drawn with gradients: minimises
+    /// Runs one REINFORCE step on a sample drawn with gradients: minimises
     /// `-advantage * log_prob - entropy_weight * entropy` with Adam.
     pub fn reinforce(&mut self, sampled: &Sampled, advantage: f64) {
         let loss = &sampled.log_prob * (-advantage) - &sampled.entropy * self.config.entropy_weight;

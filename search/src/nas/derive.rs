@@ -88,7 +88,7 @@ fn propose(controller: &Controller, input: &SearchInput) -> Vec<(Arch, &'static 
         seen.insert(greedy.summary());
         out.push((greedy, "greedy"));
     }
-    let wanted = match config.space.size() < config.derive_samples as f64 {
+    let target = match config.space.size() < config.derive_samples as f64 {
         true => {
             tracing::warn!(
                 "the search space has only {} cells, fewer than --derive-samples {}",
@@ -100,7 +100,7 @@ fn propose(controller: &Controller, input: &SearchInput) -> Vec<(Arch, &'static 
         false => config.derive_samples,
     };
     let mut attempts = 0;
-    while out.len() < wanted && attempts < 50 * wanted {
+    while out.len() < target && attempts < 50 * target {
         attempts += 1;
         let (arch, source) = match config.strategy {
             Strategy::Enas => (tch::no_grad(|| controller.sample(Pick::Sample(&mut rng)).arch), "sampled"),

@@ -72,7 +72,7 @@ impl RewardConfig {
     }
 }
 
-/// The keys users name constraints by: `parameters`, `model_size`, `ram`, `latency`, `energy`.
+/// Keys that name the constraints on the command line: `parameters`, `model_size`, `ram`, `latency`, `energy`.
 pub fn constraint_key(check_name: &str) -> String {
     check_name.to_lowercase().replace(' ', "_")
 }
@@ -104,8 +104,8 @@ pub fn soft_reward(perplexity: f64, checks: &[BudgetCheck], config: &RewardConfi
     reward
 }
 
-/// The point of an architecture in the normalised objective space of the hypervolume reward:
-/// perplexity over the reference, then each cost over its budget, in the order of `checks`.
+/// Returns the point of an architecture in the normalised objective space of the hypervolume
+/// reward: perplexity over the reference, then each cost over its budget, in `checks` order.
 pub fn objectives(perplexity: f64, checks: &[BudgetCheck], config: &RewardConfig) -> Vec<f64> {
     let mut point = vec![perplexity / config.reference_perplexity];
     point.extend(checks.iter().map(|c| c.value / c.budget));
