@@ -44,6 +44,20 @@ pub struct Weights {
 }
 
 impl Weights {
+    /// Calls `f` with the state-dict name and matrix of every weight matrix, in file order:
+    /// embedding, node 0's two matrices, nodes 1.., then an untied decoder.
+    pub fn for_each_matrix(&self, mut f: impl FnMut(&str, &Matrix)) {
+        f("embedding.weight", &self.embedding);
+        f("cell.node0.w_x", &self.node0_w_x);
+        f("cell.node0.w_h", &self.node0_w_h);
+        for (i, m) in self.node_w.iter().enumerate() {
+            f(&format!("cell.node{}.w", i + 1), m);
+        }
+        if let Some(decoder) = &self.decoder_weight {
+            f("decoder.weight", decoder);
+        }
+    }
+
     /// Returns the decoder matrix `[V, H]`: `decoder.weight`, or the embedding when tied.
     pub fn decoder(&self) -> &Matrix {
         self.decoder_weight.as_ref().unwrap_or(&self.embedding)

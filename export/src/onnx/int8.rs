@@ -174,15 +174,7 @@ impl<'a> Int8<'a> {
 impl Precision for Int8<'_> {
     fn add_weights(&mut self, g: &mut GraphBuilder) {
         let w = self.weights;
-        Self::add_matrix(g, "embedding.weight", &w.embedding);
-        Self::add_matrix(g, "cell.node0.w_x", &w.node0_w_x);
-        Self::add_matrix(g, "cell.node0.w_h", &w.node0_w_h);
-        for (i, m) in w.node_w.iter().enumerate() {
-            Self::add_matrix(g, &format!("cell.node{}.w", i + 1), m);
-        }
-        if let Some(decoder) = &w.decoder_weight {
-            Self::add_matrix(g, "decoder.weight", decoder);
-        }
+        w.for_each_matrix(|name, m| Self::add_matrix(g, name, m));
         g.initializer_f32("decoder.bias", &[w.decoder_bias.len()], &w.decoder_bias);
         g.initializer_i64("axes.1", &[1], &[1]);
     }
