@@ -17,7 +17,7 @@ use super::progress::{BarReporter, SearchBar};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum PresetArg {
-    /// About 20 minutes on full Penn Treebank on two CPU cores.
+    /// About 20 minutes on full Penn Treebank on two CPU cores (an estimate).
     Quick,
     /// The ENAS paper's settings (12 nodes, hidden 720 to 1000, 150 epochs); for a GPU.
     Paper,

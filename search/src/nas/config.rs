@@ -32,7 +32,7 @@ impl Strategy {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Preset {
-    /// About 20 minutes on full Penn Treebank on two CPU cores.
+    /// About 20 minutes on full Penn Treebank on two CPU cores (an estimate).
     Quick,
     /// The ENAS paper's settings for Penn Treebank; meant for a GPU.
     Paper,
