@@ -1,20 +1,11 @@
 //! `edgenas export` end to end on `models/ptb-small`, with a slice of Penn Treebank so the
 //! test stays short, and its usage and input errors.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn edgenas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgenas"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("running edgenas")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::{edgenas, repo, text};
 
 /// Penn Treebank folder: `EDGENAS_PTB_DIR`, or the data folder beside the repository that CI
 /// provides.
@@ -34,10 +25,6 @@ fn ptb_slice(dir: &Path, lines: usize) {
         let slice: Vec<&str> = text.lines().take(lines).collect();
         std::fs::write(dir.join(format!("{split}.txt")), slice.join("\n") + "\n").unwrap();
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

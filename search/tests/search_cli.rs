@@ -1,33 +1,12 @@
 //! `edgenas search` from the command line: help, errors for bad settings, the exit status when
 //! nothing fits, a kill and resume, random search, and training the choice.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn edgenas(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgenas"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("running edgenas")
-}
+use std::path::Path;
+use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_fails_with(out: &Output, needles: &[&str]) {
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    for needle in needles {
-        assert!(err.contains(needle), "expected {needle:?} in stderr: {err}");
-    }
-    assert_eq!(err.matches("error:").count(), 1, "the error is printed once: {err}");
-}
+use common::{assert_fails_with, edgenas, kill_once_written, repo, text};
 
 /// Writes a corpus folder of eight words in repeating patterns.
 fn corpus() -> tempfile::TempDir {
@@ -92,7 +71,7 @@ fn pareto(dir: &Path) -> serde_json::Value {
 
 #[test]
 fn help_names_presets_rewards_and_strategies() {
-    let out = edgenas(&["search".into(), "--help".into()]);
+    let out = edgenas(&["search", "--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
     for needle in ["--preset", "quick", "paper", "--reward", "hypervolume", "--strategy", "random", "--then-train", "--resume"] {
@@ -156,20 +135,14 @@ fn killed_search_resumes_to_the_same_result() {
     assert!(reference.status.success(), "{}", text(&reference.stderr));
 
     let parts = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgenas"))
+    let child = Command::new(env!("CARGO_BIN_EXE_edgenas"))
         .args(search_args(data.path(), &pi4(), parts.path(), 4, &[]))
         .stderr(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let state = parts.path().join("search-state.json");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !state.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(state.exists(), "no epoch was checkpointed before the deadline");
+    assert!(kill_once_written(child, &state), "no epoch was checkpointed before the deadline");
     assert!(!parts.path().join("pareto.json").exists(), "the search was killed after it finished; give it more epochs");
 
     let again = edgenas(&search_args(data.path(), &pi4(), parts.path(), 4, &[]));
