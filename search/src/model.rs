@@ -86,8 +86,8 @@ impl LanguageModel {
         ))
     }
 
-    /// Wraps tensors that already hold the weights of `arch`, such as slices of a shared
-    /// model's variables; gradients flow back to whatever the tensors were made from.
+    /// Wraps tensors that already contain the weights of `arch`, such as slices of a shared
+    /// model's variables. Gradients flow back to whatever the tensors were made from.
     ///
     /// Panics when the shapes do not match `arch`, which is a bug in the caller.
     pub fn from_weights(arch: &Arch, w: CellWeights) -> LanguageModel {

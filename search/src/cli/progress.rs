@@ -152,8 +152,8 @@ impl SearchReporter for SearchBar {
     fn step_done(&mut self, p: &StepProgress) {
         let mut parts = Vec::new();
         if let Some(ppl) = p.shared_perplexity {
-            let what = if p.mean_reward.is_some() { "valid ppl" } else { "train ppl" };
-            parts.push(format!("{what} {ppl:8.2}"));
+            let label = if p.mean_reward.is_some() { "valid ppl" } else { "train ppl" };
+            parts.push(format!("{label} {ppl:8.2}"));
         }
         if let Some(r) = p.mean_reward {
             parts.push(format!("reward {r:.4}"));

@@ -291,7 +291,6 @@ pub fn write_outputs(dir: &RunDir, input: &SearchInput, state: &SearchState, der
 /// Renders the readable report: the choice and its costs against the budgets, the front, and
 /// the search's progress.
 pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
-    let config = input.config;
     let mut s = String::new();
     let _ = writeln!(s, "# Search report\n");
     let _ = writeln!(
@@ -310,6 +309,7 @@ pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
         d.candidates.len(),
         d.evaluation_tokens
     );
+
     let _ = writeln!(s, "## Choice\n");
     match d.chosen() {
         Some(c) => {
@@ -348,6 +348,7 @@ pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
             );
         }
     }
+
     let within = d.candidates.iter().filter(|c| c.within_budget).count();
     let _ = writeln!(s, "## Pareto front\n");
     let _ = writeln!(
@@ -362,6 +363,7 @@ pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
         s,
         "| architecture | valid ppl | parameters | model bytes | RAM bytes | MACs/word | uJ/word | ms/word | within budget |\n|---|---:|---:|---:|---:|---:|---:|---:|---|"
     );
+
     let mut front: Vec<&Candidate> = d.candidates.iter().filter(|c| c.on_front).collect();
     front.sort_by(|a, b| a.valid_perplexity.total_cmp(&b.valid_perplexity));
     for c in front {
@@ -380,6 +382,7 @@ pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
             if c.within_budget { "yes" } else { "no" }
         );
     }
+
     let _ = writeln!(s, "\n## Search progress\n");
     let _ = writeln!(
         s,
@@ -397,6 +400,5 @@ pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
             r.seconds
         );
     }
-    let _ = config;
     s
 }

@@ -608,17 +608,14 @@ fn write_text(dir: &RunDir, name: &str, text: &str) -> Result<(), SearchError> {
         .map_err(|source| CheckpointError::Write { path, source }.into())
 }
 
+/// Checks a search folder against the inputs of a resume and returns its state. `search_run`
+/// has already checked that the state file exists.
 fn open_for_resume(dir: &RunDir, input: &SearchInput) -> Result<SearchState, SearchError> {
-    if !dir.file(SEARCH_STATE_FILE).is_file() {
-        return Err(SearchError::NothingToResume {
-            path: dir.path.clone(),
-            file: SEARCH_STATE_FILE,
-        });
-    }
     let mismatch = |file| SearchError::Mismatch {
         path: dir.path.clone(),
         file,
     };
+
     let vocab = edgenas_core::Vocab::load(&dir.file(VOCAB_FILE)).map_err(CheckpointError::from)?;
     if vocab != input.corpus.vocab {
         return Err(SearchError::CorpusChanged {
@@ -633,6 +630,7 @@ fn open_for_resume(dir: &RunDir, input: &SearchInput) -> Result<SearchState, Sea
             file: CORPUS_FILE,
         });
     }
+
     let saved: SearchConfig = dir.read_json(SEARCH_CONFIG_FILE)?;
     if saved.resumable() != input.config.resumable() {
         return Err(SearchError::SettingsChanged {
@@ -640,6 +638,7 @@ fn open_for_resume(dir: &RunDir, input: &SearchInput) -> Result<SearchState, Sea
             changes: describe_changes(&saved.resumable(), &input.config.resumable()),
         });
     }
+
     let profile = std::fs::read_to_string(dir.file(PROFILE_FILE)).map_err(|source| CheckpointError::Read {
         path: dir.file(PROFILE_FILE),
         source,
@@ -647,6 +646,7 @@ fn open_for_resume(dir: &RunDir, input: &SearchInput) -> Result<SearchState, Sea
     if profile != input.profile_text {
         return Err(mismatch(PROFILE_FILE));
     }
+
     let state: SearchState = dir.read_json(SEARCH_STATE_FILE)?;
     if input.config.epochs < state.epochs_done {
         return Err(SearchError::FewerEpochs {
@@ -655,10 +655,12 @@ fn open_for_resume(dir: &RunDir, input: &SearchInput) -> Result<SearchState, Sea
             done: state.epochs_done,
         });
     }
+
     let safe = |name: &str| !name.contains(['/', '\\']) && !name.starts_with('.');
     if !safe(&state.shared_weights) || !safe(&state.controller_weights) || state.shared_weights.is_empty() {
         return Err(mismatch(SEARCH_STATE_FILE));
     }
+
     // Settings outside `resumable` may change; record the ones now in force.
     dir.write_json(SEARCH_CONFIG_FILE, input.config)?;
     Ok(state)
