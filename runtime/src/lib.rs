@@ -1,1 +1,14 @@
-//! Placeholder library; see docs/ARCHITECTURE.md for what this crate will hold.
+//! Next-word prediction on the device: an exported edgenas model run by tract, one word at a
+//! time, fed from transcripts or live speech. This crate never depends on libtorch, so it
+//! cross-builds for `aarch64-unknown-linux-gnu`.
+
+mod error;
+pub mod locate;
+pub mod normalize;
+pub mod predictor;
+pub mod session;
+pub mod transcript;
+
+pub use error::RuntimeError;
+pub use predictor::{Prediction, Predictor, State};
+pub use session::{Session, Step};
