@@ -2,10 +2,13 @@
 //! time, fed from transcripts or live speech. This crate never depends on libtorch, so it
 //! cross-builds for `aarch64-unknown-linux-gnu`.
 
+pub mod audio;
 mod error;
+pub mod live;
 pub mod locate;
 pub mod normalize;
 pub mod predictor;
+pub mod recognizer;
 pub mod session;
 pub mod transcript;
 

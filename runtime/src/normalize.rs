@@ -11,7 +11,8 @@
 //! 4. Contractions split as in the treebank: `don't` -> `do n't`, `can't` -> `ca n't`,
 //!    `won't` -> `wo n't`, `it's` -> `it 's`, and likewise `'re 'm 've 'll 'd`.
 //! 5. A hyphenated word the vocabulary lacks splits at its hyphens.
-//! 6. Any other word the vocabulary lacks becomes `<unk>`.
+//! 6. Any other word the vocabulary lacks becomes `<unk>`, and a word without a letter or digit
+//!    (`--`, `...`) gives no token unless the vocabulary has it (`$`, `&`).
 
 use edgenas_core::Vocab;
 
@@ -66,7 +67,7 @@ impl<'v> Normalizer<'v> {
             return;
         }
         let trimmed = self.trim(&lower);
-        if trimmed.is_empty() {
+        if !trimmed.chars().any(char::is_alphanumeric) {
             return;
         }
         if self.vocab.id(trimmed).is_some() {

@@ -1,5 +1,6 @@
 //! Command-line interface of `edgenas-runtime`.
 
+mod live;
 mod predict;
 mod transcript;
 
@@ -32,6 +33,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Replay a speech transcript word by word and report accuracy and latency per word.
     Transcript(transcript::TranscriptArgs),
+    /// Recognize speech from a microphone or a WAV file and predict the next word after each word.
+    Live(live::LiveArgs),
 }
 
 /// The model file and, optionally, a vocabulary that replaces the one stored in it.
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Predict(args) => predict::run(args),
         Command::Transcript(args) => transcript::run(args),
+        Command::Live(args) => live::run(args),
     }
 }
 
