@@ -3,6 +3,7 @@
 //! cross-builds for `aarch64-unknown-linux-gnu`.
 
 pub mod audio;
+pub mod calibrate;
 mod error;
 pub mod live;
 pub mod locate;

@@ -1,5 +1,6 @@
 //! Command-line interface of `edgenas-runtime`.
 
+mod calibrate;
 mod live;
 mod predict;
 mod transcript;
@@ -35,6 +36,8 @@ enum Command {
     Transcript(transcript::TranscriptArgs),
     /// Recognize speech from a microphone or a WAV file and predict the next word after each word.
     Live(live::LiveArgs),
+    /// Measure the time per word on this device and write a device profile with the results.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// The model file and, optionally, a vocabulary that replaces the one stored in it.
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(args) => predict::run(args),
         Command::Transcript(args) => transcript::run(args),
         Command::Live(args) => live::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
     }
 }
 
