@@ -9,6 +9,7 @@
 # pocketsphinx-en-us (the US English model), flite (speech synthesis), alsa-utils and
 # libasound2-plugins. For the aarch64 cross-build: the arm64 architecture, gcc-aarch64-linux-gnu,
 # libc6-dev-arm64-cross, qemu-user-static to run the tests, and the `:arm64` -dev packages.
+# qemu runs the tests with the loader and libc of libc6:arm64, as .cargo/config.toml explains.
 #
 # Works on Debian 12 and Raspberry Pi OS (Debian 12 based); set SKIP_ARM64=1 to leave out the
 # cross-build packages, for example on the Raspberry Pi itself. Runs as root, or through sudo
@@ -29,6 +30,7 @@ cross_packages=(
     gcc-aarch64-linux-gnu
     libc6-dev-arm64-cross
     qemu-user-static
+    libc6:arm64
     libasound2-dev:arm64
     libpocketsphinx-dev:arm64
 )

@@ -2,6 +2,7 @@
 //! an ALSA capture device (the `file` plugin over a FIFO), captured through cpal, recognized by
 //! pocketsphinx and fed to the trained model.
 
+mod command;
 mod support;
 
 use std::process::{Command, Stdio};
@@ -168,7 +169,7 @@ fn binary_live_from_capture_device() {
     let spoken = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
 
-    let child = Command::new(env!("CARGO_BIN_EXE_edgenas-runtime"))
+    let child = command::runtime_command()
         .args(["live", "--json", "--top-k", "3", "--model"])
         .arg(support::model_path())
         .env("ALSA_CONFIG_PATH", &alsa.config)

@@ -1,8 +1,10 @@
 //! Transcript reading (plain text and WebVTT), the summary figures, and the `transcript`
 //! command on Harvard sentences from Common Voice, a transcript this project did not write.
 
+mod command;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use edgenas_runtime::transcript::{self, timestamp, Format, TranscriptError};
 
@@ -11,7 +13,7 @@ fn repo() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgenas-runtime"))
+    command::runtime_command()
         .current_dir(repo())
         .args(args)
         .output()

@@ -1,10 +1,11 @@
 //! `live --input FILE.wav`: the live pipeline fed from a WAV file, and the errors for WAV files
 //! and pocketsphinx models it cannot use.
 
+mod command;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::AtomicBool;
 
 use edgenas_runtime::audio::{AudioError, AudioSource, WavFile};
@@ -14,7 +15,7 @@ use edgenas_runtime::{Predictor, Session};
 use support::{spoken_words, words_in_order, SENTENCES};
 
 fn run_live(args: &[&str], input: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgenas-runtime"))
+    command::runtime_command()
         .arg("live")
         .arg("--model")
         .arg(support::model_path())
