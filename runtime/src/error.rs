@@ -30,14 +30,15 @@ pub enum RuntimeError {
 
     #[error(
         "the vocabulary {source_name} has {vocab_len} tokens but the model {path} outputs \
-         {logits_len} logits; use the vocab.txt written with this model, or leave out --vocab \
-         to use the one stored in the model"
+         {logits_len} logits; {fix}"
     )]
     VocabMismatch {
         path: PathBuf,
         source_name: String,
         vocab_len: usize,
         logits_len: usize,
+        /// What to do, which depends on where the vocabulary came from.
+        fix: &'static str,
     },
 
     #[error("failed to read the vocabulary: {0}")]

@@ -63,9 +63,27 @@ impl Predictor {
             vocab: stored_vocab,
             format,
         } = read_metadata(path)?;
-        let (vocab, source_name) = match vocab {
-            Some(vocab_path) => (Vocab::load(vocab_path)?, vocab_path.display().to_string()),
-            None => (stored_vocab, "stored in the model".to_string()),
+        let (vocab, source_name, fix) = match vocab {
+            Some(vocab_path) => {
+                let given = Vocab::load(vocab_path)?;
+                if given.len() == stored_vocab.len() && given.tokens() != stored_vocab.tokens() {
+                    tracing::warn!(
+                        "{} orders its tokens differently from the vocabulary stored in {}; \
+                         predictions use the order of {}",
+                        vocab_path.display(),
+                        path.display(),
+                        vocab_path.display()
+                    );
+                }
+                let fix = "use the vocab.txt written with this model, or leave out --vocab to \
+                           use the one stored in the model";
+                (given, vocab_path.display().to_string(), fix)
+            }
+            None => {
+                let fix = "the file is damaged or was not written by `edgenas export`; export \
+                           the checkpoint again";
+                (stored_vocab, "stored in the model".to_string(), fix)
+            }
         };
         let plan = plan_single_step(path, arch.hidden_size)?;
         let logits_len = logits_len(&plan, path)?;
@@ -75,6 +93,7 @@ impl Predictor {
                 source_name,
                 vocab_len: vocab.len(),
                 logits_len,
+                fix,
             });
         }
         let required = |token: &'static str| {

@@ -228,3 +228,56 @@ fn unreadable_base_names_fix() {
     assert!(message.contains("broken.toml"), "{message}");
     assert!(message.contains("pass --base FILE"), "{message}");
 }
+
+#[test]
+fn unsafe_out_rejected_before_measuring() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let folder = dir.path().join("a-folder");
+    std::fs::create_dir(&folder).expect("create the folder");
+    let target = dir.path().join("target.toml");
+    std::fs::write(&target, "kept\n").expect("write the link target");
+    let link = dir.path().join("link.toml");
+    std::os::unix::fs::symlink(&target, &link).expect("create the link");
+    let missing = dir.path().join("no-such-folder/out.toml");
+
+    let cases: [(&Path, &str); 4] = [
+        (&folder, "is not a regular file"),
+        (&link, "is not a regular file"),
+        (Path::new("/dev/null"), "is not a regular file"),
+        (&missing, "does not exist; create it"),
+    ];
+    for (out, expected) in cases {
+        let output = run_one_cell(out, &["--force"]);
+        let message = stderr(&output);
+        assert!(!output.status.success(), "{}", out.display());
+        assert!(message.contains(expected), "{}: {message}", out.display());
+        assert!(!message.contains("calibrate: ["), "{} measured first", out.display());
+    }
+    assert!(folder.is_dir());
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept\n");
+    let litter: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp-"))
+        .collect();
+    assert!(litter.is_empty(), "{litter:?}");
+}
+
+#[test]
+fn duplicate_and_huge_grids_rejected() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out.toml");
+    let cases: [(&[&str], &str); 3] = [
+        (&["--hidden", "8,8"], "--hidden lists 8 twice"),
+        (&["--dtypes", "int8,int8"], "--dtypes lists int8 twice"),
+        (&["--hidden", "100000", "--vocab-size", "10000"], "GiB of float32 weights"),
+    ];
+    for (args, expected) in cases {
+        let output = run_one_cell(&out, args);
+        let message = stderr(&output);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(message.contains(expected), "{args:?}: {message}");
+        assert!(!message.contains("panicked"), "{args:?}: {message}");
+    }
+}

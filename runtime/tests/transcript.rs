@@ -203,3 +203,56 @@ fn bad_inputs_fail_cleanly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn vtt_untimed_words_have_no_start() {
+    let text = "WEBVTT\n\n00:00:02.000 --> 00:00:04.000\nstocks fell <00:00:03.000>sharply today\n";
+    let utterances = transcript::vtt(text, Path::new("t.vtt")).unwrap();
+    let starts: Vec<Option<f64>> = utterances[0].words.iter().map(|w| w.start).collect();
+    assert_eq!(starts, [Some(2.0), None, Some(3.0), None]);
+}
+
+#[test]
+fn vtt_extension_selects_webvtt() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("talk.vtt");
+    std::fs::write(&file, "00:00:01.000 --> 00:00:02.000\nhello\n").unwrap();
+    let err = transcript::read(&file, None).err().unwrap();
+    assert!(matches!(err, TranscriptError::InvalidVtt { line: 1, .. }), "{err}");
+}
+
+#[test]
+fn punctuation_only_transcript_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("punct.txt");
+    std::fs::write(&file, "...\n-- !\n").unwrap();
+    let output = run(&["transcript", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("only punctuation"), "{stderr}");
+}
+
+#[test]
+fn top_k_out_of_range_is_usage_error() {
+    for k in ["0", "101", "many"] {
+        let output = run(&["predict", "--top-k", k, "the"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{k}: {stderr}");
+        assert!(stderr.contains("from 1 to 100"), "{k}: {stderr}");
+    }
+}
+
+#[test]
+fn predict_full_stdout_fails_cleanly() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let output = command::runtime_command()
+        .current_dir(repo())
+        .args(["predict", "the", "company"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("failed to write to stdout"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

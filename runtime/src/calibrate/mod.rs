@@ -68,6 +68,25 @@ pub enum CalibrateError {
     BaseProfileSyntax { path: PathBuf, message: String },
     #[error("{path} already exists; pass --force to replace it, or choose another --out")]
     OutExists { path: PathBuf },
+    #[error("{path} exists and is not a regular file (a folder, link or device); choose another --out")]
+    OutNotFile { path: PathBuf },
+    #[error("the folder {folder} of --out does not exist; create it or choose another --out")]
+    OutFolderMissing { folder: PathBuf },
+    #[error(
+        "the largest cell (hidden {hidden_size}, {num_nodes} nodes, vocabulary {vocab_size}) has \
+         {parameters} parameters, {gib:.1} GiB of float32 weights, above the {limit_gib} GiB \
+         that calibrate builds; choose smaller --hidden or --vocab-size values"
+    )]
+    TooLarge {
+        hidden_size: usize,
+        num_nodes: usize,
+        vocab_size: usize,
+        parameters: usize,
+        gib: f64,
+        limit_gib: u64,
+    },
+    #[error("--{option} lists {value} twice; give each value once")]
+    Duplicate { option: &'static str, value: String },
     #[error("failed to write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -92,6 +111,25 @@ pub fn parse_dtype(text: &str) -> Result<Dtype, CalibrateError> {
             value: other.to_string(),
         }),
     }
+}
+
+/// Largest float32 weight size of one calibrated cell, in GiB.
+pub const MAX_CELL_GIB: u64 = 1;
+
+/// Rejects a value given twice in one list option.
+fn duplicate<T: PartialEq + std::fmt::Debug>(
+    option: &'static str,
+    values: &[T],
+) -> Result<(), CalibrateError> {
+    for (i, value) in values.iter().enumerate() {
+        if values[..i].contains(value) {
+            return Err(CalibrateError::Duplicate {
+                option,
+                value: format!("{value:?}").to_lowercase(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Cell sizes and dtypes to time: every hidden size with every node count, at each dtype.
@@ -125,9 +163,27 @@ impl Grid {
                 value: self.vocab_size,
             });
         }
+        duplicate("hidden", &self.hidden_sizes)?;
+        duplicate("nodes", &self.node_counts)?;
+        duplicate("dtypes", &self.dtypes)?;
         let hidden_size = *self.hidden_sizes.iter().max().expect("checked non-empty");
         let num_nodes = *self.node_counts.iter().max().expect("checked non-empty");
-        self.arch(hidden_size, num_nodes).map(|_| ())
+        let arch = self.arch(hidden_size, num_nodes)?;
+        // Each cell's weights exist three times at once (the random weights, the ONNX bytes and
+        // tract's copy), so the limit keeps the peak well inside a Pi's RAM.
+        let parameters = arch.num_parameters();
+        let gib = parameters as f64 * 4.0 / (1u64 << 30) as f64;
+        if gib > MAX_CELL_GIB as f64 {
+            return Err(CalibrateError::TooLarge {
+                hidden_size,
+                num_nodes,
+                vocab_size: self.vocab_size,
+                parameters,
+                gib,
+                limit_gib: MAX_CELL_GIB,
+            });
+        }
+        Ok(())
     }
 
     /// Returns the `(hidden_size, num_nodes)` cells in grid order, hidden size outermost.
@@ -308,9 +364,27 @@ pub fn read_base_profile(path: &Path) -> Result<String, CalibrateError> {
     })
 }
 
-/// Rejects an existing `out` unless `force` is set.
+/// Rejects an `out` whose folder is missing, an `out` that is not a regular file, and an
+/// existing `out` unless `force` is set.
 pub fn check_out(out: &Path, force: bool) -> Result<(), CalibrateError> {
-    if out.exists() && !force {
+    let folder = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(CalibrateError::OutFolderMissing {
+            folder: folder.to_path_buf(),
+        });
+    }
+    let Ok(metadata) = std::fs::symlink_metadata(out) else {
+        return Ok(());
+    };
+    if !metadata.file_type().is_file() {
+        return Err(CalibrateError::OutNotFile {
+            path: out.to_path_buf(),
+        });
+    }
+    if !force {
         return Err(CalibrateError::OutExists {
             path: out.to_path_buf(),
         });

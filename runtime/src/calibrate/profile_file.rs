@@ -55,16 +55,16 @@ fn update_latency(latency: &mut Table, calibration: &Calibration) {
         fit.points
     ));
     let rates = [
-        ("f32_macs_per_second", fit.f32_macs_per_second, "float32"),
-        ("int8_macs_per_second", fit.int8_macs_per_second, "int8"),
+        ("f32_macs_per_second", fit.f32_macs_per_second),
+        ("int8_macs_per_second", fit.int8_macs_per_second),
     ];
-    for (key, rate, dtype) in rates {
+    for (key, rate) in rates {
         let comment = match rate {
             Some(rate) => {
                 latency[key] = value(rate.round());
                 format!("  # fitted: {:.3} GMAC/s", rate / 1e9)
             }
-            None => format!("  # kept from the base profile: no {dtype} cost was measured"),
+            None => "  # kept from the base profile: the measurements did not determine it".to_string(),
         };
         if let Some(item) = latency[key].as_value_mut() {
             item.decor_mut().set_suffix(comment);

@@ -42,8 +42,8 @@ pub struct LiveArgs {
     #[arg(long, value_name = "FILE", default_value_os_t = ModelPaths::debian_en_us().dict)]
     pub dict: PathBuf,
 
-    /// Number of predictions to print per word
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// Number of predictions to print per word, 1 to 100
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = super::parse_top_k)]
     pub top_k: usize,
 
     /// Print one JSON object per line (events, then a summary) instead of text

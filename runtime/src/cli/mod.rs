@@ -82,9 +82,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Sends `tracing` output to stderr, at `info` unless `-v` or `RUST_LOG` sets more.
 pub fn init_logging(verbose: u8) {
+    // tract logs its CPU detection at info and every tensor at debug, so its crates stay one
+    // level quieter than ours.
     let default = match verbose {
-        0 => "info",
-        1 => "debug",
+        0 => "info,tract_linalg=warn,tract_core=warn,tract_hir=warn,tract_onnx=warn,tract_nnef=warn",
+        1 => "debug,tract_linalg=info,tract_core=info,tract_hir=info,tract_onnx=info,tract_nnef=info",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -95,6 +97,15 @@ pub fn init_logging(verbose: u8) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+}
+
+/// Parses `--top-k`: the number of predictions a session offers, 1 to `MAX_TOP_K`.
+pub fn parse_top_k(text: &str) -> Result<usize, String> {
+    let max = edgenas_runtime::session::MAX_TOP_K;
+    match text.parse::<usize>() {
+        Ok(k) if (1..=max).contains(&k) => Ok(k),
+        _ => Err(format!("expected a whole number from 1 to {max}")),
+    }
 }
 
 /// Formats predictions as `word 12.3%, word 4.5%`.

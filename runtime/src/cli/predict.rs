@@ -1,5 +1,8 @@
 //! `edgenas-runtime predict`: the next words after a text.
 
+use std::io::Write;
+
+use anyhow::Context;
 use clap::Args;
 use edgenas_runtime::Session;
 
@@ -14,8 +17,8 @@ pub struct PredictArgs {
     #[command(flatten)]
     pub model: ModelArgs,
 
-    /// Number of predictions to print
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// Number of predictions to print, 1 to 100
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = super::parse_top_k)]
     pub top_k: usize,
 
     /// Print JSON instead of text
@@ -30,15 +33,20 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     let mut tokens = Vec::new();
     for word in args.text.iter().flat_map(|t| t.split_whitespace()) {
         for step in session.push_word(word)? {
-            tokens.push(step.token);
+            // An unknown word is fed as <unk>, so it is shown with that mark.
+            tokens.push(match step.known {
+                true => step.token,
+                false => format!("{}<unk>", step.token),
+            });
         }
     }
+    let mut out = std::io::stdout().lock();
     if args.json {
-        let out = serde_json::json!({ "tokens": tokens, "predictions": session.predictions() });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        let document = serde_json::json!({ "tokens": tokens, "predictions": session.predictions() });
+        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)
     } else {
-        println!("tokens: {}", tokens.join(" "));
-        println!("next:   {}", format_predictions(session.predictions()));
+        writeln!(out, "tokens: {}", tokens.join(" "))
+            .and_then(|()| writeln!(out, "next:   {}", format_predictions(session.predictions())))
     }
-    Ok(())
+    .context("failed to write to stdout")
 }

@@ -1,6 +1,6 @@
 //! `edgenas-runtime transcript`: replays a transcript and reports accuracy and latency.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -26,8 +26,8 @@ pub struct TranscriptArgs {
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
-    /// Number of predictions shown per word; the keystroke savings assume this many
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    /// Number of predictions shown per word, 1 to 100; the keystroke savings assume this many
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = super::parse_top_k)]
     pub top_k: usize,
 
     /// Device profile whose latency budget per word the times are compared with
@@ -46,12 +46,8 @@ pub struct TranscriptArgs {
 
 pub fn run(args: TranscriptArgs) -> anyhow::Result<()> {
     let profile_path = args.profile.clone().unwrap_or_else(|| default_file(DEFAULT_PROFILE));
-    let profile = Profile::load(&profile_path).with_context(|| {
-        format!(
-            "failed to read the device profile {}; pass --profile FILE",
-            profile_path.display()
-        )
-    })?;
+    let profile = Profile::load(&profile_path)
+        .context("failed to read the device profile whose latency budget the times are compared with (--profile FILE)")?;
     let (format, utterances) = transcript::read(&args.file, args.format)?;
     let predictor = args.model.load()?;
     let mut session = Session::new(&predictor, args.top_k)?;
@@ -76,6 +72,13 @@ pub fn run(args: TranscriptArgs) -> anyhow::Result<()> {
         return Err(e).context("failed to write to stdout");
     }
     let summary = Summary::new(&replay, args.top_k, budget_ms);
+    if summary.tokens == 0 {
+        anyhow::bail!(
+            "transcript {} has no word the model can take, only punctuation; give a transcript \
+             with words",
+            args.file.display()
+        );
+    }
     if args.json {
         let document = serde_json::json!({
             "model": predictor.path(),
@@ -87,7 +90,11 @@ pub fn run(args: TranscriptArgs) -> anyhow::Result<()> {
             "summary": summary,
             "utterances": replay,
         });
-        serde_json::to_writer_pretty(&mut out, &document)?;
+        let written = serde_json::to_writer_pretty(&mut out, &document);
+        if written.as_ref().is_err_and(|e| e.io_error_kind() == Some(ErrorKind::BrokenPipe)) {
+            return Ok(());
+        }
+        written.context("failed to write to stdout")?;
         writeln!(out)?;
     } else {
         print_summary(&mut out, &summary, &profile.name)?;

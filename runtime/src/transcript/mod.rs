@@ -21,8 +21,8 @@ pub struct ReplayedUtterance {
 pub struct ReplayedStep {
     #[serde(flatten)]
     pub step: Step,
-    /// Seconds from this word's start to the next word's start in a timed transcript: the time
-    /// the prediction has before the speaker goes on.
+    /// Seconds from this word's start to the next word's start, where the transcript times
+    /// both words: the time the prediction has before the speaker goes on.
     pub time_to_next_word_s: Option<f64>,
 }
 

@@ -53,7 +53,8 @@ pub enum TranscriptError {
     },
 }
 
-/// Reads `path` as `format`, or guesses it: a file that starts with `WEBVTT` is WebVTT.
+/// Reads `path` as `format`, or guesses it: a `.vtt` file or one that starts with `WEBVTT`
+/// is WebVTT.
 pub fn read(path: &Path, format: Option<Format>) -> Result<(Format, Vec<Utterance>), TranscriptError> {
     let bytes = std::fs::read(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => TranscriptError::NotFound {
@@ -74,8 +75,9 @@ pub fn read(path: &Path, format: Option<Format>) -> Result<(Format, Vec<Utteranc
         }
     })?;
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
+    let is_vtt_name = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("vtt"));
     let format = format.unwrap_or_else(|| {
-        if text.trim_start().starts_with("WEBVTT") {
+        if is_vtt_name || text.trim_start().starts_with("WEBVTT") {
             Format::Vtt
         } else {
             Format::Plain
@@ -157,10 +159,10 @@ pub fn vtt(text: &str, path: &Path) -> Result<Vec<Utterance>, TranscriptError> {
     Ok(utterances)
 }
 
-/// Appends the words of one cue text line; a `<timestamp>` tag sets the start of the words
-/// after it.
+/// Appends the words of one cue text line. The first word of the cue starts at the cue time
+/// and a `<timestamp>` tag times the word after it; other words have no time of their own.
 fn words_of_cue_line(line: &str, cue_start: f64, words: &mut Vec<Word>) -> Result<(), String> {
-    let mut start = words.last().and_then(|w| w.start).unwrap_or(cue_start);
+    let mut start = words.is_empty().then_some(cue_start);
     let mut rest = line;
     while !rest.is_empty() {
         let (text, tag, after) = match rest.find('<') {
@@ -175,11 +177,11 @@ fn words_of_cue_line(line: &str, cue_start: f64, words: &mut Vec<Word>) -> Resul
         for w in text.split_whitespace() {
             words.push(Word {
                 text: w.to_string(),
-                start: Some(start),
+                start: start.take(),
             });
         }
         if let Some(seconds) = tag.and_then(timestamp) {
-            start = seconds;
+            start = Some(seconds);
         }
         rest = after;
     }
