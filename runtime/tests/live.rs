@@ -124,10 +124,12 @@ fn capture_pipeline_predicts_spoken_words() {
     }
     assert!(summary.steps >= recognized.len(), "{summary:?}");
     // Captured audio close to the played length shows that the FIFO paced the capture and
-    // that the file plugin padded no reads with silence.
+    // that the file plugin padded no reads with silence. The lower bound leaves 1.5 s for
+    // audio still queued when the test stops, which happens when the pipeline lags behind
+    // real time, as under qemu (11.8 s of 12.6 s was measured there).
     let captured = summary.audio_seconds;
     assert!(
-        captured >= played_seconds - 0.5,
+        captured >= played_seconds - 1.5,
         "captured {captured} s of {played_seconds} s"
     );
     assert!(
