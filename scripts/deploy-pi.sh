@@ -149,8 +149,8 @@ if [[ "$remote_machine" != aarch64 ]]; then
         "install a 64-bit Raspberry Pi OS (Raspberry Pi 3, 4 or 5)"
 fi
 
-# dpkg-query prints one "name status" line per installed package name; libasound2t64 stands in
-# for libasound2 on Debian 13.
+# dpkg-query prints one "name status" line per installed package name. libasound2t64 replaces
+# libasound2 on Debian 13.
 installed=$(remote "dpkg-query -W -f '\${Package} \${Status}\n' ${remote_packages[*]} libasound2t64 2>/dev/null || true" \
     "$(printf '%s install ok installed\n' "${remote_packages[@]}")")
 missing=()

@@ -8,10 +8,9 @@ pub const DEFAULT_MODEL: &str = "models/ptb-small/model.int8.onnx";
 /// Default device profile, relative to the repository root or the deploy folder.
 pub const DEFAULT_PROFILE: &str = "profiles/raspberry-pi-4.toml";
 
-/// Returns the first existing file among `relative` under the working folder, the
-/// executable's folder and its two parents (`target/release/` in a checkout), and this
-/// source checkout; or the path under the working folder, for the error message, when none
-/// exists.
+/// Returns the first existing file `relative` under the working folder, the executable's
+/// folder and its two parents (`target/release/` in a checkout), and this source checkout.
+/// When none exists it returns the path under the working folder, for the error message.
 pub fn default_file(relative: &str) -> PathBuf {
     let mut roots: Vec<PathBuf> = vec![PathBuf::from(".")];
     if let Ok(exe) = std::env::current_exe() {

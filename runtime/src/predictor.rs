@@ -17,7 +17,7 @@ pub struct State {
 }
 
 impl State {
-    /// The state at the start of an utterance: all zeros, as in training.
+    /// Returns the state at the start of an utterance: all zeros, as in training.
     pub fn zeros(hidden_size: usize) -> State {
         State {
             hidden: vec![0.0; hidden_size],
@@ -65,8 +65,10 @@ impl Predictor {
         } = read_metadata(path)?;
         let (vocab, source_name, fix) = match vocab {
             Some(vocab_path) => {
-                let given = Vocab::load(vocab_path)?;
-                if given.len() == stored_vocab.len() && given.tokens() != stored_vocab.tokens() {
+                let replacement = Vocab::load(vocab_path)?;
+                if replacement.len() == stored_vocab.len()
+                    && replacement.tokens() != stored_vocab.tokens()
+                {
                     tracing::warn!(
                         "{} orders its tokens differently from the vocabulary stored in {}; \
                          predictions use the order of {}",
@@ -77,7 +79,7 @@ impl Predictor {
                 }
                 let fix = "use the vocab.txt written with this model, or leave out --vocab to \
                            use the one stored in the model";
-                (given, vocab_path.display().to_string(), fix)
+                (replacement, vocab_path.display().to_string(), fix)
             }
             None => {
                 let fix = "the file is damaged or was not written by `edgenas export`; export \

@@ -78,7 +78,7 @@ impl<'p> Session<'p> {
         self.advance(eos)
     }
 
-    /// The top-k predictions for the next word.
+    /// Returns the top-k predictions for the next word.
     pub fn predictions(&self) -> &[Prediction] {
         &self.predictions
     }

@@ -27,7 +27,7 @@ pub struct ReplayedStep {
 }
 
 /// Replays `utterances`, calling `on_step` after each token so the caller can print as it
-/// goes; the replay stops early, with the steps so far, when `on_step` returns `false`. The
+/// goes. When `on_step` returns `false`, the replay stops and returns the steps so far. The
 /// state is reset at the start of every utterance.
 pub fn replay(
     session: &mut Session<'_>,

@@ -95,7 +95,7 @@ pub fn read(path: &Path, format: Option<Format>) -> Result<(Format, Vec<Utteranc
     Ok((format, utterances))
 }
 
-/// One utterance per non-blank line.
+/// Splits plain text into utterances, one per non-blank line.
 pub fn plain(text: &str) -> Vec<Utterance> {
     text.lines()
         .map(|line| Utterance {
@@ -159,8 +159,8 @@ pub fn vtt(text: &str, path: &Path) -> Result<Vec<Utterance>, TranscriptError> {
     Ok(utterances)
 }
 
-/// Appends the words of one cue text line. The first word of the cue starts at the cue time
-/// and a `<timestamp>` tag times the word after it; other words have no time of their own.
+/// Appends the words of one cue text line. The first word of the cue starts at the cue time,
+/// and a `<timestamp>` tag times the word after it. Other words have no time of their own.
 fn words_of_cue_line(line: &str, cue_start: f64, words: &mut Vec<Word>) -> Result<(), String> {
     let mut start = words.is_empty().then_some(cue_start);
     let mut rest = line;
