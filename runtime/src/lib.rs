@@ -2,13 +2,16 @@
 //! time, fed from transcripts or live speech. This crate never depends on libtorch, so it
 //! cross-builds for `aarch64-unknown-linux-gnu`.
 
+#[cfg(feature = "live")]
 pub mod audio;
 pub mod calibrate;
 mod error;
+#[cfg(feature = "live")]
 pub mod live;
 pub mod locate;
 pub mod normalize;
 pub mod predictor;
+#[cfg(feature = "live")]
 pub mod recognizer;
 pub mod session;
 pub mod transcript;

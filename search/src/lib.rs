@@ -4,5 +4,6 @@ pub mod corpus;
 pub mod checkpoint;
 pub mod model;
 pub mod nas;
+pub mod report;
 pub mod run;
 pub mod train;

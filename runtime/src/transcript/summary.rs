@@ -3,7 +3,7 @@
 use super::ReplayedUtterance;
 
 /// Per-word latency figures in milliseconds.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LatencySummary {
     pub median_ms: f64,
     pub p99_ms: f64,
@@ -18,7 +18,7 @@ pub struct LatencySummary {
     pub late_for_next_word: Option<usize>,
 }
 
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub utterances: usize,
     /// Model tokens fed, one per word except for split contractions and numbers.

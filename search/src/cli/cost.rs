@@ -42,7 +42,11 @@ pub fn cost(args: CostArgs) -> anyhow::Result<bool> {
         print!("{report}");
     }
     if !report.all_met() {
-        tracing::warn!("{} exceeds at least one budget of {}", arch.summary(), args.profile.display());
+        tracing::warn!(
+            "{} exceeds at least one budget of {}",
+            arch.summary(),
+            args.profile.display()
+        );
     }
     Ok(report.all_met() || !args.strict)
 }

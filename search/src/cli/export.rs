@@ -118,8 +118,10 @@ pub fn export_command(args: ExportArgs) -> anyhow::Result<()> {
 
 /// A bar over the steps of a perplexity check on stderr, or a log line every tenth of the
 /// steps when stderr is not a terminal.
-struct StepBar {
+pub(super) struct StepBar {
     bar: Option<ProgressBar>,
+    /// Text before the bar and log lines, such as `[3/5 export] ` in the pipeline.
+    stage: String,
     terminal: bool,
     label: String,
     total: u64,
@@ -128,8 +130,13 @@ struct StepBar {
 
 impl StepBar {
     fn new() -> StepBar {
+        StepBar::with_stage("")
+    }
+
+    pub(super) fn with_stage(stage: &str) -> StepBar {
         StepBar {
             bar: None,
+            stage: stage.to_string(),
             terminal: std::io::stderr().is_terminal(),
             label: String::new(),
             total: 0,
@@ -148,9 +155,10 @@ impl Progress for StepBar {
         }
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} perplexity [{bar:30}] {pos}/{len} steps (eta {eta})",
-            )
+            ProgressStyle::with_template(&format!(
+                "{}{{prefix}} perplexity [{{bar:30}}] {{pos}}/{{len}} steps (eta {{eta}})",
+                self.stage
+            ))
             .expect("the template is valid")
             .progress_chars("=> "),
         );
@@ -166,7 +174,8 @@ impl Progress for StepBar {
             || self.done == self.total
         {
             tracing::info!(
-                "{} perplexity: step {}/{}",
+                "{}{} perplexity: step {}/{}",
+                self.stage,
                 self.label,
                 self.done,
                 self.total

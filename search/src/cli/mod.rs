@@ -2,13 +2,14 @@
 
 mod cost;
 mod export;
+mod pipeline;
 mod progress;
 mod search;
 mod train;
 
 use std::io::IsTerminal;
-use std::process::ExitCode;
 use std::path::Path;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -38,13 +39,22 @@ enum Command {
     /// Report a checkpoint's perplexity on one split of a corpus.
     Evaluate(train::EvaluateArgs),
     /// Search for the cell with the lowest perplexity that meets a device profile's budgets.
-    #[command(after_help = "Exit status: 0 when a cell meeting every budget was chosen, 1 on \
-                            failure, 2 on invalid usage, 3 when no evaluated cell meets every budget.")]
+    #[command(
+        after_help = "Exit status: 0 when a cell meeting every budget was chosen, 1 on \
+                            failure, 2 on invalid usage, 3 when no evaluated cell meets every budget."
+    )]
     Search(Box<search::SearchArgs>),
     /// Compute an architecture's costs and check them against a device profile's budgets.
     Cost(cost::CostArgs),
     /// Export a checkpoint to ONNX, float32 and int8, and check both graphs with tract.
     Export(export::ExportArgs),
+    /// Search, train the chosen cell from scratch, export and check it, replay a transcript
+    /// through it, and write report.html; a second run resumes where the first stopped.
+    #[command(
+        after_help = "Exit status: 0 when the model meets every budget, 1 on failure, 2 on \
+                            invalid usage, 3 when no evaluated cell meets every budget."
+    )]
+    Pipeline(Box<pipeline::PipelineArgs>),
 }
 
 /// Runs the command and returns the process exit status for a command that completed.
@@ -61,6 +71,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             false => ExitCode::from(cost::OVER_BUDGET_EXIT),
         }),
         Command::Export(args) => export::export_command(args).map(|()| ExitCode::SUCCESS),
+        Command::Pipeline(args) => Ok(match pipeline::pipeline(*args)? {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::from(cost::OVER_BUDGET_EXIT),
+        }),
     }
 }
 

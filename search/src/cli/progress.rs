@@ -11,6 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// of an epoch instead of drawing a bar.
 pub struct BarReporter {
     bar: Option<ProgressBar>,
+    /// Text before every bar and log line, such as `[2/5 train] ` in the pipeline.
+    stage: String,
     terminal: bool,
     windows: usize,
     done: usize,
@@ -18,8 +20,13 @@ pub struct BarReporter {
 
 impl BarReporter {
     pub fn new() -> BarReporter {
+        BarReporter::with_stage("")
+    }
+
+    pub fn with_stage(stage: &str) -> BarReporter {
         BarReporter {
             bar: None,
+            stage: stage.to_string(),
             terminal: std::io::stderr().is_terminal(),
             windows: 0,
             done: 0,
@@ -36,9 +43,10 @@ impl Reporter for BarReporter {
         }
         let bar = ProgressBar::new(windows as u64);
         bar.set_style(
-            ProgressStyle::with_template(
-                "epoch {prefix:>3} [{bar:30}] {pos}/{len} windows {msg} (eta {eta})",
-            )
+            ProgressStyle::with_template(&format!(
+                "{}epoch {{prefix:>3}} [{{bar:30}}] {{pos}}/{{len}} windows {{msg}} (eta {{eta}})",
+                self.stage
+            ))
             .expect("the template is valid")
             .progress_chars("=> "),
         );
@@ -51,13 +59,16 @@ impl Reporter for BarReporter {
         let tenth = self.windows.div_ceil(10).max(1);
         if !self.terminal && (self.done.is_multiple_of(tenth) || self.done == self.windows) {
             tracing::info!(
-                "window {}/{}: train ppl {train_perplexity:.2}, {words_per_second:.0} words/s",
+                "{}window {}/{}: train ppl {train_perplexity:.2}, {words_per_second:.0} words/s",
+                self.stage,
                 self.done,
                 self.windows
             );
         }
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("ppl {train_perplexity:8.2} | {words_per_second:6.0} words/s"));
+            bar.set_message(format!(
+                "ppl {train_perplexity:8.2} | {words_per_second:6.0} words/s"
+            ));
             bar.inc(1);
         }
     }
@@ -67,7 +78,8 @@ impl Reporter for BarReporter {
             bar.finish_and_clear();
         }
         tracing::info!(
-            "epoch {:>3}: lr {:.4}, train ppl {:.2}, valid ppl {:.2}{}, {:.0} s, {:.0} words/s",
+            "{}epoch {:>3}: lr {:.4}, train ppl {:.2}, valid ppl {:.2}{}, {:.0} s, {:.0} words/s",
+            self.stage,
             record.epoch,
             record.lr,
             record.train_perplexity,
@@ -99,6 +111,8 @@ fn bar_style(template: &str) -> ProgressStyle {
 /// line every tenth of a phase.
 pub struct SearchBar {
     bar: Option<ProgressBar>,
+    /// Text before every bar and log line, such as `[1/5 search] ` in the pipeline.
+    stage: String,
     terminal: bool,
     label: String,
     steps: usize,
@@ -107,8 +121,13 @@ pub struct SearchBar {
 
 impl SearchBar {
     pub fn new() -> SearchBar {
+        SearchBar::with_stage("")
+    }
+
+    pub fn with_stage(stage: &str) -> SearchBar {
         SearchBar {
             bar: None,
+            stage: stage.to_string(),
             terminal: std::io::stderr().is_terminal(),
             label: String::new(),
             steps: 0,
@@ -125,7 +144,10 @@ impl SearchBar {
         self.done = 0;
         if self.terminal {
             let bar = ProgressBar::new(steps as u64);
-            bar.set_style(bar_style("{prefix:<24} [{bar:30}] {pos}/{len} {msg} (eta {eta})"));
+            bar.set_style(bar_style(&format!(
+                "{}{{prefix:<24}} [{{bar:30}}] {{pos}}/{{len}} {{msg}} (eta {{eta}})",
+                self.stage
+            )));
             bar.set_prefix(self.label.clone());
             self.bar = Some(bar);
         }
@@ -135,7 +157,13 @@ impl SearchBar {
         self.done += 1;
         let tenth = self.steps.div_ceil(10).max(1);
         if !self.terminal && (self.done.is_multiple_of(tenth) || self.done == self.steps) {
-            tracing::info!("{} {}/{}: {message}", self.label, self.done, self.steps);
+            tracing::info!(
+                "{}{} {}/{}: {message}",
+                self.stage,
+                self.label,
+                self.done,
+                self.steps
+            );
         }
         if let Some(bar) = &self.bar {
             bar.set_message(message);
@@ -152,7 +180,11 @@ impl SearchReporter for SearchBar {
     fn step_done(&mut self, p: &StepProgress) {
         let mut parts = Vec::new();
         if let Some(ppl) = p.shared_perplexity {
-            let label = if p.mean_reward.is_some() { "valid ppl" } else { "train ppl" };
+            let label = if p.mean_reward.is_some() {
+                "valid ppl"
+            } else {
+                "train ppl"
+            };
             parts.push(format!("{label} {ppl:8.2}"));
         }
         if let Some(r) = p.mean_reward {
@@ -170,7 +202,8 @@ impl SearchReporter for SearchBar {
             bar.finish_and_clear();
         }
         tracing::info!(
-            "epoch {:>3}: shared train ppl {:.2}, sampled valid ppl {}, mean reward {}, {:.0}% within budget, {:.0} s",
+            "{}epoch {:>3}: shared train ppl {:.2}, sampled valid ppl {}, mean reward {}, {:.0}% within budget, {:.0} s",
+            self.stage,
             r.epoch,
             r.shared_train_perplexity,
             r.sampled_valid_perplexity.map_or("-".into(), |p| format!("{p:.2}")),

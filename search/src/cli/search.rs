@@ -34,7 +34,7 @@ enum RewardArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum StrategyArg {
+pub(super) enum StrategyArg {
     /// The LSTM controller trained with REINFORCE (ENAS).
     Enas,
     /// Uniform sampling with the same shared model, budgets and evaluation: the baseline.
@@ -85,7 +85,11 @@ pub struct SearchArgs {
     epochs: Option<usize>,
 
     /// Hidden sizes to choose from, comma-separated [quick: 64,128,192,256].
-    #[arg(long, value_delimiter = ',', help_heading = "Search space and schedule")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        help_heading = "Search space and schedule"
+    )]
     hidden_sizes: Option<Vec<usize>>,
 
     /// Minimum nodes in a cell [1].
@@ -98,7 +102,12 @@ pub struct SearchArgs {
 
     /// Dropout on embedding rows, inputs, the state and outputs, comma-separated
     /// [quick: 0,0.1,0.1,0.2].
-    #[arg(long, value_delimiter = ',', value_name = "E,I,H,O", help_heading = "Search space and schedule")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "E,I,H,O",
+        help_heading = "Search space and schedule"
+    )]
     dropout: Option<Vec<f64>>,
 
     /// Shared-model training windows per epoch [quick: 200, paper: 400].
@@ -168,7 +177,12 @@ pub struct SearchArgs {
 
     /// Exponent w of one constraint with --reward soft, as KEY=W (KEY: parameters, model_size,
     /// ram, latency, energy); repeat for several.
-    #[arg(long, value_name = "KEY=W", allow_hyphen_values = true, help_heading = "Reward")]
+    #[arg(
+        long,
+        value_name = "KEY=W",
+        allow_hyphen_values = true,
+        help_heading = "Reward"
+    )]
     soft_weight: Vec<String>,
 
     /// Exponent of constraints not named by --soft-weight [-0.07, MnasNet's value].
@@ -272,7 +286,10 @@ impl SearchArgs {
         setf(&mut c.reward.c, self.reward_c);
         setf(&mut c.reward.min_reward, self.min_reward);
         setf(&mut c.reward.soft_default_weight, self.soft_default_weight);
-        setf(&mut c.reward.reference_perplexity, self.reference_perplexity);
+        setf(
+            &mut c.reward.reference_perplexity,
+            self.reference_perplexity,
+        );
         c.reward.soft_zero_within_budget = self.soft_zero_within_budget;
         if self.no_sandwich {
             c.shared.sandwich = false;
@@ -283,7 +300,10 @@ impl SearchArgs {
         }
         if let Some(d) = &self.dropout {
             let [embedding, input, hidden, output] = d[..] else {
-                anyhow::bail!("--dropout has {} values; give four: embedding,input,hidden,output", d.len());
+                anyhow::bail!(
+                    "--dropout has {} values; give four: embedding,input,hidden,output",
+                    d.len()
+                );
             };
             c.space.dropout = edgenas_core::Dropout {
                 embedding,
@@ -291,17 +311,24 @@ impl SearchArgs {
                 hidden,
                 output,
             };
-            for (name, p) in [("embedding", embedding), ("input", input), ("hidden", hidden), ("output", output)] {
+            for (name, p) in [
+                ("embedding", embedding),
+                ("input", input),
+                ("hidden", hidden),
+                ("output", output),
+            ] {
                 if !(0.0..1.0).contains(&p) {
-                    anyhow::bail!("--dropout {name} is {p}; a dropout probability must be in [0, 1)");
+                    anyhow::bail!(
+                        "--dropout {name} is {p}; a dropout probability must be in [0, 1)"
+                    );
                 }
             }
         }
 
         for item in &self.soft_weight {
-            let (key, value) = item
-                .split_once('=')
-                .with_context(|| format!("--soft-weight {item}: write KEY=W, such as latency=-0.5"))?;
+            let (key, value) = item.split_once('=').with_context(|| {
+                format!("--soft-weight {item}: write KEY=W, such as latency=-0.5")
+            })?;
             if !CONSTRAINT_KEYS.contains(&key) {
                 anyhow::bail!(
                     "--soft-weight {item}: unknown constraint {key:?}; use one of {}",
@@ -350,7 +377,8 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
         seed: args.seed,
         ..TrainConfig::default()
     };
-    edgenas_search::run::validate_config(&train_config).context("checking the --then-train settings")?;
+    edgenas_search::run::validate_config(&train_config)
+        .context("checking the --then-train settings")?;
     if args.then_train {
         // Checked now rather than after a search of many minutes.
         check_split_lengths(&corpus, &train_config).context(
@@ -361,7 +389,11 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
     let cells = config.space.size();
     tracing::info!(
         "searching {} cells ({} strategy, {} reward) for {} over {} epochs",
-        if cells < 1e6 { format!("{cells}") } else { format!("{cells:.3e}") },
+        if cells < 1e6 {
+            format!("{cells}")
+        } else {
+            format!("{cells:.3e}")
+        },
         config.strategy.name(),
         config.reward.mode.name(),
         profile.name,
@@ -376,7 +408,8 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
         resume: args.resume,
     };
     let mut reporter = SearchBar::new();
-    let derived = search_run(&input, &mut reporter).with_context(|| format!("searching in {}", args.out.display()))?;
+    let derived = search_run(&input, &mut reporter)
+        .with_context(|| format!("searching in {}", args.out.display()))?;
     drop(reporter);
     print_outcome(&derived, &args.out);
 
@@ -388,29 +421,49 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
     };
     if args.then_train {
         let train_dir = args.out.join("train");
-        let resume = train_dir.join(edgenas_search::checkpoint::STATE_FILE).is_file();
+        let resume = train_dir
+            .join(edgenas_search::checkpoint::STATE_FILE)
+            .is_file();
         match resume {
-            true => tracing::info!("resuming the training of {} in {}", chosen.summary, train_dir.display()),
-            false => tracing::info!("training {} from scratch in {}", chosen.summary, train_dir.display()),
+            true => tracing::info!(
+                "resuming the training of {} in {}",
+                chosen.summary,
+                train_dir.display()
+            ),
+            false => tracing::info!(
+                "training {} from scratch in {}",
+                chosen.summary,
+                train_dir.display()
+            ),
         }
         // NOTE: the shared model bounds the state norm at every step, but a cell trained alone
         // does not. A cell of ReLU and identity nodes can therefore diverge here at the default
         // learning rate, and the error then points to --train-lr.
         let mut bar = BarReporter::new();
-        let metrics = train_run(&corpus, &chosen.arch, &train_config, &train_dir, resume, &mut bar)
-            .with_context(|| {
-                format!(
-                    "training the chosen architecture in {} (rerun with --resume and a lower \
+        let metrics = train_run(
+            &corpus,
+            &chosen.arch,
+            &train_config,
+            &train_dir,
+            resume,
+            &mut bar,
+        )
+        .with_context(|| {
+            format!(
+                "training the chosen architecture in {} (rerun with --resume and a lower \
                      --train-lr if it diverged)",
-                    train_dir.display()
-                )
-            })?;
+                train_dir.display()
+            )
+        })?;
         drop(bar);
         println!();
         println!("trained from scratch {}", train_dir.display());
         println!("valid perplexity    {:.2}", metrics.valid_perplexity);
         println!("test perplexity     {:.2}", metrics.test_perplexity);
-        println!("training time       {:.1} min", metrics.train_seconds / 60.0);
+        println!(
+            "training time       {:.1} min",
+            metrics.train_seconds / 60.0
+        );
         append_training(&args.out, &metrics)?;
     }
     Ok(true)
@@ -419,7 +472,8 @@ pub fn search(args: SearchArgs) -> anyhow::Result<bool> {
 /// Adds the from-scratch training result to the search's `report.md`.
 fn append_training(out: &std::path::Path, m: &edgenas_search::run::Metrics) -> anyhow::Result<()> {
     let path = out.join(REPORT_FILE);
-    let mut report = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut report =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     report.push_str(&format!(
         "\n## Trained from scratch\n\n`{}` trained in `train/`: test perplexity {:.2}, validation \
          perplexity {:.2}, {} epochs (best {}; {}), {:.1} min of training.\n",
@@ -431,7 +485,8 @@ fn append_training(out: &std::path::Path, m: &edgenas_search::run::Metrics) -> a
         m.stop_reason,
         m.train_seconds / 60.0
     ));
-    edgenas_core::write_atomic(&path, report.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    edgenas_core::write_atomic(&path, report.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Warns about options that the chosen reward or strategy does not use.
@@ -439,9 +494,14 @@ fn warn_unused_options(args: &SearchArgs, config: &SearchConfig) {
     let mode = config.reward.mode;
     let unused = |option: &str, reason: &str| tracing::warn!("{option} has no effect {reason}");
     if mode != RewardMode::Soft
-        && (!args.soft_weight.is_empty() || args.soft_default_weight.is_some() || args.soft_zero_within_budget)
+        && (!args.soft_weight.is_empty()
+            || args.soft_default_weight.is_some()
+            || args.soft_zero_within_budget)
     {
-        unused("--soft-weight, --soft-default-weight or --soft-zero-within-budget", "without --reward soft");
+        unused(
+            "--soft-weight, --soft-default-weight or --soft-zero-within-budget",
+            "without --reward soft",
+        );
     }
     if mode != RewardMode::Hypervolume && args.reference_perplexity.is_some() {
         unused("--reference-perplexity", "without --reward hypervolume");
@@ -460,18 +520,28 @@ fn warn_unused_options(args: &SearchArgs, config: &SearchConfig) {
         args.reward_batch_size.is_some(),
     ];
     if config.strategy == Strategy::Random && controller_options.contains(&true) {
-        unused("a controller or reward option", "with --strategy random, which trains no controller");
+        unused(
+            "a controller or reward option",
+            "with --strategy random, which trains no controller",
+        );
     }
     let train_options = args.train_time_limit.is_some()
         || args.train_epochs != TrainConfig::default().max_epochs
         || args.train_lr != TrainConfig::default().lr;
     if !args.then_train && train_options {
-        unused("--train-epochs, --train-lr or --train-time-limit", "without --then-train");
+        unused(
+            "--train-epochs, --train-lr or --train-time-limit",
+            "without --then-train",
+        );
     }
 }
 
 fn print_outcome(d: &Derived, out: &std::path::Path) {
-    println!("search time         {:.1} min (+ {:.1} min derive)", d.search_seconds / 60.0, d.derive_seconds / 60.0);
+    println!(
+        "search time         {:.1} min (+ {:.1} min derive)",
+        d.search_seconds / 60.0,
+        d.derive_seconds / 60.0
+    );
     println!(
         "candidates          {} evaluated, {} within budget, {} on the Pareto front",
         d.candidates.len(),
@@ -481,7 +551,10 @@ fn print_outcome(d: &Derived, out: &std::path::Path) {
     match d.chosen() {
         Some(c) => {
             println!("chosen              {}", c.summary);
-            println!("valid perplexity    {:.2} (shared weights)", c.valid_perplexity);
+            println!(
+                "valid perplexity    {:.2} (shared weights)",
+                c.valid_perplexity
+            );
             for k in &c.costs.checks {
                 let met = if k.met { "met" } else { "NOT met" };
                 println!(
@@ -491,11 +564,20 @@ fn print_outcome(d: &Derived, out: &std::path::Path) {
                     format_value(k.budget, k.unit)
                 );
             }
-            println!("written             {}/arch.json, pareto.json, report.md", out.display());
+            println!(
+                "written             {}/arch.json, pareto.json, report.md",
+                out.display()
+            );
         }
         None => {
-            println!("chosen              none: {}", d.no_fit.as_deref().unwrap_or(""));
-            println!("written             {}/pareto.json, report.md", out.display());
+            println!(
+                "chosen              none: {}",
+                d.no_fit.as_deref().unwrap_or("")
+            );
+            println!(
+                "written             {}/pareto.json, report.md",
+                out.display()
+            );
         }
     }
 }

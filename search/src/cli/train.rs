@@ -125,20 +125,37 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         corpus.vocab.len(),
         corpus.train.ids.len()
     );
-    tracing::info!("training {} ({} parameters)", arch.summary(), arch.num_parameters());
+    tracing::info!(
+        "training {} ({} parameters)",
+        arch.summary(),
+        arch.num_parameters()
+    );
 
     let mut reporter = BarReporter::new();
-    let metrics = train_run(&corpus, &arch, &args.config(), &args.out, args.resume, &mut reporter)
-        .with_context(|| format!("training in {}", args.out.display()))?;
+    let metrics = train_run(
+        &corpus,
+        &arch,
+        &args.config(),
+        &args.out,
+        args.resume,
+        &mut reporter,
+    )
+    .with_context(|| format!("training in {}", args.out.display()))?;
     drop(reporter);
 
     println!("architecture        {}", metrics.arch);
     println!("parameters          {}", metrics.parameters);
-    println!("epochs              {} (best {}; {})", metrics.epochs, metrics.best_epoch, metrics.stop_reason);
+    println!(
+        "epochs              {} (best {}; {})",
+        metrics.epochs, metrics.best_epoch, metrics.stop_reason
+    );
     println!("train perplexity    {:.2}", metrics.train_perplexity);
     println!("valid perplexity    {:.2}", metrics.valid_perplexity);
     println!("test perplexity     {:.2}", metrics.test_perplexity);
-    println!("training time       {:.1} min", metrics.train_seconds / 60.0);
+    println!(
+        "training time       {:.1} min",
+        metrics.train_seconds / 60.0
+    );
     println!("wall time           {:.1} min", metrics.wall_seconds / 60.0);
     println!("words per second    {:.0}", metrics.words_per_second);
     println!("checkpoint          {}", args.out.display());
@@ -212,7 +229,12 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
             run.file(BEST_WEIGHTS_FILE).display()
         );
     }
-    println!("{} perplexity {:.2} over {} tokens", split, nll.perplexity(), nll.tokens);
+    println!(
+        "{} perplexity {:.2} over {} tokens",
+        split,
+        nll.perplexity(),
+        nll.tokens
+    );
     Ok(())
 }
 

@@ -32,7 +32,11 @@ pub fn assert_fails_with(out: &Output, needles: &[&str]) {
     for needle in needles {
         assert!(err.contains(needle), "expected {needle:?} in stderr: {err}");
     }
-    assert_eq!(err.matches("error:").count(), 1, "the error is printed once: {err}");
+    assert_eq!(
+        err.matches("error:").count(),
+        1,
+        "the error is printed once: {err}"
+    );
 }
 
 /// Kills `child` as soon as `file` exists, or after two minutes; returns whether it existed.
