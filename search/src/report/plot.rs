@@ -18,10 +18,10 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{CandidatePoint, ReportInput};
 
-const PARETO_SIZE: (u32, u32) = (1200, 760);
+const PARETO_SIZE: (u32, u32) = (1200, 780);
 const SEARCH_SIZE: (u32, u32) = (1200, 400);
 /// Height of the title and legend strip above the Pareto panels.
-const PARETO_HEADER_PX: u32 = 64;
+const PARETO_HEADER_PX: u32 = 90;
 const FONT: &str = "sans-serif";
 
 const WITHIN_COLOR: RGBColor = RGBColor(31, 119, 180);
@@ -164,8 +164,8 @@ impl Axis {
         }
     }
 
-    /// Returns the label of the tick nearest to plot position `p`; plotters only asks for
-    /// labels at the tick positions it was given.
+    /// Returns the label of the tick nearest to plot position `p`. Plotters requests labels
+    /// only at the tick positions that `range` gave it.
     fn label(&self, p: f64) -> String {
         self.ticks
             .iter()
@@ -242,7 +242,7 @@ fn nice_step(raw: f64) -> f64 {
     factor * magnitude
 }
 
-/// About five ticks on a linear axis at a 1-2-5 step.
+/// Returns about five ticks on a linear axis, at a 1-2-5 step.
 fn linear_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
     ticks_with_step(lo, hi, nice_step((hi - lo) / 5.0))
 }
@@ -263,8 +263,8 @@ fn ticks_with_step(lo: f64, hi: f64, step: f64) -> Vec<(f64, String)> {
     ticks
 }
 
-/// Ticks on a log axis (plot space `lo..hi` in log10): 1, 2 and 5 times each power of ten on
-/// a short range, fewer on a long one.
+/// Returns ticks on a log axis (plot space `lo..hi` in log10): 1, 2 and 5 times each power of
+/// ten on a short range, fewer on a long one.
 fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
     let decades = hi - lo;
     let multiples: &[f64] = if decades <= 1.5 {
@@ -329,23 +329,22 @@ fn text_style(size: u32, color: RGBColor, h: HPos, v: VPos) -> TextStyle<'static
 
 /// Draws `title` over a framed, empty panel with `note` in the middle.
 fn draw_note(area: &Area, title: &str, note: &str) -> DrawResult {
-    let area = area.margin(8, 8, 8, 8).titled(title, (FONT, 16))?;
+    let area = area.margin(8, 8, 8, 8).titled(title, (FONT, 18))?;
     let (width, height) = area.dim_in_pixel();
     let (w, h) = (width as i32, height as i32);
     area.draw(&Rectangle::new([(0, 0), (w - 1, h - 1)], GRID_COLOR))?;
     area.draw(&Text::new(
         note.to_string(),
         (w / 2, h / 2),
-        text_style(14, TEXT_COLOR, HPos::Center, VPos::Center),
+        text_style(16, TEXT_COLOR, HPos::Center, VPos::Center),
     ))?;
     Ok(())
 }
 
-/// The chosen model's marker: a filled diamond with a dark outline.
-fn diamond<C, DB: DrawingBackend>(
-    at: C,
-    radius: i32,
-) -> ComposedElement<C, DB, Polygon<(i32, i32)>, PathElement<(i32, i32)>> {
+type Diamond<C, DB> = ComposedElement<C, DB, Polygon<(i32, i32)>, PathElement<(i32, i32)>>;
+
+/// Builds the chosen model's marker, a filled diamond with a dark outline.
+fn diamond<C, DB: DrawingBackend>(at: C, radius: i32) -> Diamond<C, DB> {
     let corners = vec![(0, -radius), (radius, 0), (0, radius), (-radius, 0)];
     let mut outline = corners.clone();
     outline.push((0, -radius));
@@ -448,34 +447,40 @@ fn draw_pareto(root: &Area, input: &ReportInput) -> DrawResult {
 
 fn draw_pareto_header(area: &Area, input: &ReportInput) -> DrawResult {
     let within = input.candidates.iter().filter(|c| c.within_budget).count();
-    let choice = match &input.chosen {
-        Some(model) => format!("chosen {}", model.summary),
-        None => "none chosen".to_string(),
-    };
+    let total = input.candidates.len();
     let title = format!(
-        "Validation perplexity against each cost on {}: {} candidates, {} within every budget; {}",
+        "Validation perplexity against each cost on {}: {total} candidate{}, {within} within \
+         every budget",
         input.profile_name,
-        input.candidates.len(),
-        within,
-        choice
+        if total == 1 { "" } else { "s" },
     );
     area.draw(&Text::new(
         title,
-        (16, 10),
-        text_style(16, TEXT_COLOR, HPos::Left, VPos::Top),
+        (16, 8),
+        text_style(18, TEXT_COLOR, HPos::Left, VPos::Top),
     ))?;
 
-    let y = 46;
+    // A cell of 12 nodes has a summary of about 110 characters, so it gets its own line.
+    let choice = match &input.chosen {
+        Some(model) => format!("Chosen: {}", model.summary),
+        None => "No candidate met every budget, so none was chosen.".to_string(),
+    };
+    area.draw(&Text::new(
+        choice,
+        (16, 34),
+        text_style(15, TEXT_COLOR, HPos::Left, VPos::Top),
+    ))?;
+
+    let y = 70;
     let mut x = 28;
     let entry = |area: &Area, x: &mut i32, label: &str| -> DrawResult {
         area.draw(&Text::new(
             label.to_string(),
             (*x + 16, y),
-            text_style(13, TEXT_COLOR, HPos::Left, VPos::Center),
+            text_style(15, TEXT_COLOR, HPos::Left, VPos::Center),
         ))?;
-        // The SVG backend has no font metrics, so the width is an estimate for a 13 px
-        // sans-serif font.
-        *x += 16 + 7 * label.chars().count() as i32 + 32;
+        // The SVG backend has no font metrics, so the width is an estimate for this font.
+        *x += 16 + 6 * label.chars().count() as i32 + 32;
         Ok(())
     };
 
@@ -588,7 +593,7 @@ fn draw_cost_panel(
     let to_plot = |x: f64, y: f64| Some((x_axis.pos(x)?, y_axis.pos(y)?));
 
     let mut chart = ChartBuilder::on(area)
-        .caption(cost.title, (FONT, 16))
+        .caption(cost.title, (FONT, 18))
         .margin(8)
         .margin_right(20)
         .x_label_area_size(44)
@@ -603,8 +608,8 @@ fn draw_cost_panel(
         .y_desc("valid perplexity (shared weights)")
         .x_label_formatter(&x_label)
         .y_label_formatter(&y_label)
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 13))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
         .draw()?;
 
     if let Some(b) = budget.and_then(|b| x_axis.pos(b)) {
@@ -619,7 +624,7 @@ fn draw_cost_panel(
         } else {
             (HPos::Left, 5)
         };
-        let style = text_style(12, BUDGET_COLOR, h_pos, VPos::Top);
+        let style = text_style(14, BUDGET_COLOR, h_pos, VPos::Top);
         chart.draw_series(iter::once(
             EmptyElement::at((b, y_axis.hi)) + Text::new("budget", (dx, 4), style),
         ))?;
@@ -699,7 +704,14 @@ fn draw_search(root: &Area, input: &ReportInput) -> DrawResult {
             .collect(),
     };
     let rewards = [rewards];
-    draw_line_panel(&panels[0], SEARCH_TITLES[0], &x_axis, "mean reward", &rewards)?;
+    draw_line_panel(
+        &panels[0],
+        SEARCH_TITLES[0],
+        &x_axis,
+        "mean reward",
+        &rewards,
+        &[],
+    )?;
 
     let train = Line {
         label: "shared model, training",
@@ -718,7 +730,14 @@ fn draw_search(root: &Area, input: &ReportInput) -> DrawResult {
             .collect(),
     };
     let perplexities = [train, valid];
-    draw_line_panel(&panels[1], SEARCH_TITLES[1], &x_axis, "perplexity", &perplexities)?;
+    draw_line_panel(
+        &panels[1],
+        SEARCH_TITLES[1],
+        &x_axis,
+        "perplexity",
+        &perplexities,
+        &[],
+    )?;
 
     let share = Line {
         label: "within every budget",
@@ -728,16 +747,25 @@ fn draw_search(root: &Area, input: &ReportInput) -> DrawResult {
             .map(|e| (e.epoch as f64, e.within_budget * 100.0))
             .collect(),
     };
-    draw_line_panel(&panels[2], SEARCH_TITLES[2], &x_axis, "share of sampled cells (%)", &[share])
+    draw_line_panel(
+        &panels[2],
+        SEARCH_TITLES[2],
+        &x_axis,
+        "share of sampled cells (%)",
+        &[share],
+        &[0.0, 100.0],
+    )
 }
 
-/// Draws `lines` over the epoch axis, with a legend when there is more than one line.
+/// Draws `lines` over the epoch axis, with a legend when there is more than one line. The y
+/// axis covers `y_extent` as well as the data.
 fn draw_line_panel(
     area: &Area,
     title: &str,
     x_axis: &Axis,
     y_desc: &str,
     lines: &[Line],
+    y_extent: &[f64],
 ) -> DrawResult {
     let finite = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
     let values: Vec<f64> = lines
@@ -752,10 +780,10 @@ fn draw_line_panel(
         };
         return draw_note(area, title, note);
     }
-    let y_axis = Axis::fit(values);
+    let y_axis = Axis::fit(values.into_iter().chain(y_extent.iter().copied()));
 
     let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 16))
+        .caption(title, (FONT, 18))
         .margin(8)
         .margin_right(20)
         .x_label_area_size(44)
@@ -770,8 +798,8 @@ fn draw_line_panel(
         .y_desc(y_desc)
         .x_label_formatter(&x_label)
         .y_label_formatter(&y_label)
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 13))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
         .draw()?;
 
     let mut drawn = 0;
@@ -789,7 +817,9 @@ fn draw_line_panel(
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)).point_size(3))?
             .label(line.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         drawn += 1;
     }
     if lines.len() > 1 && drawn > 0 {
@@ -798,7 +828,7 @@ fn draw_line_panel(
             .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(GRID_COLOR)
-            .label_font((FONT, 12))
+            .label_font((FONT, 14))
             .draw()?;
     }
     Ok(())
@@ -839,13 +869,13 @@ mod tests {
         let svg = pareto_svg(&unchosen);
         assert_drawn(&svg);
         assert_eq!(svg.matches("<polygon").count(), 1);
-        assert!(svg.contains("none chosen"));
+        assert!(svg.contains("none was chosen"));
     }
 
     #[test]
     fn pareto_draws_one_budget_line_per_check() {
-        // raspberry-pi-4 budgets parameters, model size, RAM and latency; the legend adds one
-        // more label.
+        // raspberry-pi-4 budgets parameters, model size, RAM and latency, and the legend adds
+        // one more label.
         let svg = pareto_svg(&sample_input());
         assert_eq!(count_text(&svg, "budget"), 4 + 1);
         // raspberry-pi-zero-2w budgets energy as well.
@@ -928,9 +958,9 @@ mod tests {
         assert_drawn(&svg);
         assert_eq!(count_text(&svg, "no search epochs"), 3);
 
-        let mut one = sample_input();
-        one.search_epochs.truncate(1);
-        let svg = search_svg(&one);
+        let mut one_epoch = sample_input();
+        one_epoch.search_epochs.truncate(1);
+        let svg = search_svg(&one_epoch);
         assert_drawn(&svg);
         assert_eq!(count_text(&svg, "no search epochs"), 0);
 
@@ -961,7 +991,13 @@ mod tests {
         let labels: Vec<String> = log_ticks(5.2, 6.6).into_iter().map(|t| t.1).collect();
         assert_eq!(labels, ["200k", "300k", "500k", "700k", "1M", "2M", "3M"]);
 
-        for (lo, hi) in [(0.0, 1.0), (0.1, 0.3), (117.0, 118.0), (1e5, 3.2e6), (-5.0, 5.0)] {
+        for (lo, hi) in [
+            (0.0, 1.0),
+            (0.1, 0.3),
+            (117.0, 118.0),
+            (1e5, 3.2e6),
+            (-5.0, 5.0),
+        ] {
             let ticks = linear_ticks(lo, hi);
             assert!(ticks.len() >= 3, "{lo}..{hi}: {ticks:?}");
             for (_, label) in ticks {
@@ -976,7 +1012,8 @@ mod tests {
         assert!(!Axis::fit([100.0, 150.0, 300.0]).log);
         assert!(!Axis::fit([0.0, 100.0, 1e6]).log, "zero has no logarithm");
         let single = Axis::fit([42.0]);
-        assert!(single.lo < 42.0 && single.hi > 42.0);
+        assert!(single.lo < 42.0);
+        assert!(single.hi > 42.0);
         let empty = Axis::fit([f64::NAN]);
         assert_eq!((empty.lo, empty.hi), (0.0, 1.0));
     }

@@ -35,9 +35,7 @@ pub fn html(input: &ReportInput, pareto_svg: &str, search_svg: &str) -> String {
 
     let mut out = String::new();
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    out.push_str(
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
-    );
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     let _ = writeln!(out, "<title>{}</title>", escape_html(&title));
     let _ = writeln!(out, "<style>\n{STYLE}</style>\n</head>\n<body>\n<main>");
     for block in &blocks {
@@ -82,7 +80,7 @@ enum Figure {
 
 struct Table {
     header: Vec<&'static str>,
-    /// Whether each column holds numbers, which are right-aligned.
+    /// Whether each column contains numbers, which are right-aligned.
     numeric: Vec<bool>,
     rows: Vec<Vec<Vec<Span>>>,
 }
@@ -171,10 +169,7 @@ fn push_title(doc: &mut Vec<Block>, input: &ReportInput) {
         code(input.profile_path.display().to_string()),
         text(", corpus "),
         code(input.corpus.display().to_string()),
-        text(format!(
-            ", preset {}, seed {}.",
-            input.preset, input.seed
-        )),
+        text(format!(", preset {}, seed {}.", input.preset, input.seed)),
     ]));
 }
 
@@ -186,7 +181,9 @@ fn push_choice(doc: &mut Vec<Block>, input: &ReportInput) {
             None if input.candidates.is_empty() => "no candidates were evaluated".to_string(),
             None => "no reason was recorded".to_string(),
         };
-        doc.push(paragraph(format!("No candidate met every budget: {reason}.")));
+        doc.push(paragraph(format!(
+            "No candidate met every budget: {reason}."
+        )));
         return;
     };
 
@@ -245,8 +242,14 @@ fn budget_table(model: &ChosenModel) -> Block {
         ("model size", bytes(costs.model_bytes)),
         ("RAM", bytes(costs.ram_bytes)),
         ("MACs per word", count(costs.macs_per_word)),
-        ("energy", format!("{} µJ/word", sig3(costs.energy_uj_per_word))),
-        ("latency", format!("{} ms/word", sig3(costs.latency_ms_per_word))),
+        (
+            "energy",
+            format!("{} µJ/word", sig3(costs.energy_uj_per_word)),
+        ),
+        (
+            "latency",
+            format!("{} ms/word", sig3(costs.latency_ms_per_word)),
+        ),
     ];
     for (name, value) in all_costs {
         if !costs.checks.iter().any(|c| c.name == name) {
@@ -394,7 +397,11 @@ fn push_transcript(doc: &mut Vec<Block>, transcript: Option<&TranscriptResult>) 
     let over = if t.over_budget == 0 {
         text("none")
     } else {
-        strong(format!("{} of {}", count(t.over_budget as u64), count(t.tokens as u64)))
+        strong(format!(
+            "{} of {}",
+            count(t.over_budget as u64),
+            count(t.tokens as u64)
+        ))
     };
     doc.push(table(
         &[("measure", false), ("value", true)],
@@ -409,7 +416,10 @@ fn push_transcript(doc: &mut Vec<Block>, transcript: Option<&TranscriptResult>) 
                 )),
                 cell(percent(t.keystroke_savings)),
             ],
-            vec![cell("latency per word, median"), cell(milliseconds(t.median_ms))],
+            vec![
+                cell("latency per word, median"),
+                cell(milliseconds(t.median_ms)),
+            ],
             vec![cell("latency per word, p99"), cell(milliseconds(t.p99_ms))],
             vec![cell("latency per word, max"), cell(milliseconds(t.max_ms))],
             vec![cell("latency budget"), cell(milliseconds(t.budget_ms))],
@@ -445,7 +455,10 @@ fn push_search(doc: &mut Vec<Block>, input: &ReportInput) {
             vec![
                 cell(e.epoch.to_string()),
                 cell(perplexity(e.shared_train_perplexity)),
-                cell(e.sampled_valid_perplexity.map_or("-".to_string(), perplexity)),
+                cell(
+                    e.sampled_valid_perplexity
+                        .map_or("-".to_string(), perplexity),
+                ),
                 cell(e.mean_reward.map_or("-".to_string(), |r| format!("{r:.4}"))),
                 cell(percent(e.within_budget)),
             ]
@@ -467,19 +480,26 @@ fn push_front(doc: &mut Vec<Block>, input: &ReportInput) {
     doc.push(heading("Pareto front"));
     let candidates = &input.candidates;
     if candidates.is_empty() {
-        doc.push(paragraph("No candidates were evaluated, so there is no Pareto front."));
+        doc.push(paragraph(
+            "No candidates were evaluated, so there is no Pareto front.",
+        ));
         return;
     }
 
     let within = candidates.iter().filter(|c| c.within_budget).count();
     let mut front: Vec<_> = candidates.iter().filter(|c| c.on_front).collect();
+    let evaluated = match candidates.len() {
+        1 => "1 candidate was".to_string(),
+        n => format!("{n} candidates were"),
+    };
     doc.push(paragraph(format!(
-        "{} candidates were evaluated with the shared weights after the search. {} of them \
-         meet every budget, and {} are on the Pareto front of validation perplexity against \
+        "{evaluated} evaluated with the shared weights after the search. {within} of them \
+         meet every budget, and {} on the Pareto front of validation perplexity against \
          every cost.",
-        candidates.len(),
-        within,
-        front.len()
+        match front.len() {
+            1 => "1 is".to_string(),
+            n => format!("{n} are"),
+        }
     )));
     doc.push(Block::Figure(Figure::Pareto));
     if front.is_empty() {
@@ -555,12 +575,13 @@ fn push_stages(doc: &mut Vec<Block>, input: &ReportInput) {
 /// Formats a count with thousands separators, such as `1,234,567`.
 fn count(n: u64) -> String {
     let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+    let lead = (digits.len() - 1) % 3 + 1;
+    let mut out = digits[..lead].to_string();
+    let mut start = lead;
+    while start < digits.len() {
+        out.push(',');
+        out.push_str(&digits[start..start + 3]);
+        start += 3;
     }
     out
 }
@@ -846,8 +867,8 @@ pub(super) mod tests {
         Profile::load(&path).expect("a profile in profiles/ loads")
     }
 
-    /// A cell of `nodes` nodes whose node 1 is `0>tanh`, so every summary of two or more nodes
-    /// contains a `>`.
+    /// Builds a cell of `nodes` nodes whose node 1 is `0>tanh`, so every summary of two or more
+    /// nodes contains a `>`.
     fn arch(hidden: usize, nodes: usize) -> Arch {
         let activations = [
             Activation::Tanh,
@@ -885,8 +906,8 @@ pub(super) mod tests {
         }
     }
 
-    /// A full pipeline run on `profile_file`: 24 candidates of growing width and depth with
-    /// real costs and made-up perplexities that fall with width, the best one within every
+    /// Builds a full pipeline run on `profile_file`: 24 candidates of growing width and depth
+    /// with real costs and made-up perplexities that fall with width, the best one within every
     /// budget chosen, ten search epochs and every later stage.
     pub(crate) fn sample_input_on(profile_file: &str) -> ReportInput {
         let profile = load_profile(profile_file);
@@ -896,10 +917,8 @@ pub(super) mod tests {
                 let arch = arch(hidden, nodes);
                 let costs = estimate(&arch, &profile);
                 let noise = ((i * 7 + nodes * 3) % 11) as f64;
-                let perplexity = 60.0
-                    + 12_000.0 / hidden as f64
-                    + 6.0 * (nodes as f64 - 4.0).abs()
-                    + noise;
+                let perplexity =
+                    60.0 + 12_000.0 / hidden as f64 + 6.0 * (nodes as f64 - 4.0).abs() + noise;
                 candidates.push(CandidatePoint {
                     summary: arch.summary(),
                     valid_perplexity: perplexity,
@@ -1009,7 +1028,7 @@ pub(super) mod tests {
         sample_input_on("raspberry-pi-4.toml")
     }
 
-    /// An input where no stage after the pipeline's start produced anything.
+    /// Builds an input in which no stage produced anything.
     pub(crate) fn empty_input() -> ReportInput {
         ReportInput {
             chosen: None,
@@ -1033,7 +1052,10 @@ pub(super) mod tests {
     }
 
     fn chosen(input: &ReportInput) -> &ChosenModel {
-        input.chosen.as_ref().expect("the sample has a chosen model")
+        input
+            .chosen
+            .as_ref()
+            .expect("the sample has a chosen model")
     }
 
     #[test]
@@ -1048,7 +1070,11 @@ pub(super) mod tests {
         assert!(title.contains(&model.summary), "{title}");
         assert!(title.contains("raspberry-pi-4"), "{title}");
         for check in &model.costs.checks {
-            assert!(md.contains(&format!("| {} |", check.name)), "{}", check.name);
+            assert!(
+                md.contains(&format!("| {} |", check.name)),
+                "{}",
+                check.name
+            );
         }
         // The Pi 4 profile has no energy budget, so energy and MACs are listed without one.
         assert!(md.contains("| energy |"));
@@ -1197,11 +1223,21 @@ pub(super) mod tests {
         assert_eq!(page.matches("<svg").count(), 2);
         assert_eq!(page.matches("</svg>").count(), 2);
         assert!(page.contains("<style>"));
-        for external in ["<link", "<script", "src=\"http", "href=\"http", "url(", "@import"] {
+        for external in [
+            "<link",
+            "<script",
+            "src=\"http",
+            "href=\"http",
+            "url(",
+            "@import",
+        ] {
             assert!(!page.contains(external), "{external}");
         }
         assert!(!page.contains("<?xml"));
-        assert_eq!(page.matches("<table>").count(), page.matches("</table>").count());
+        assert_eq!(
+            page.matches("<table>").count(),
+            page.matches("</table>").count()
+        );
     }
 
     #[test]
@@ -1288,6 +1324,28 @@ pub(super) mod tests {
             let empty_dir = out.join("empty");
             std::fs::create_dir_all(&empty_dir).expect("the review folder");
             crate::report::write(&empty_input(), &empty_dir).expect("the review report");
+
+            // One candidate and one epoch of random search.
+            let mut single = sample_input();
+            single.candidates.retain(|c| c.chosen);
+            single.search_epochs.truncate(1);
+            single.search_epochs[0].mean_reward = None;
+            single.search_epochs[0].sampled_valid_perplexity = None;
+            let single_dir = out.join("single");
+            std::fs::create_dir_all(&single_dir).expect("the review folder");
+            crate::report::write(&single, &single_dir).expect("the review report");
+
+            // Perplexities over two decades, for log y axes.
+            let mut wide = sample_input();
+            for (i, c) in wide.candidates.iter_mut().enumerate() {
+                c.valid_perplexity *= 1.0 + (i % 5) as f64 * 4.0;
+            }
+            for e in &mut wide.search_epochs {
+                e.shared_train_perplexity *= 20.0 / e.epoch as f64;
+            }
+            let wide_dir = out.join("wide");
+            std::fs::create_dir_all(&wide_dir).expect("the review folder");
+            crate::report::write(&wide, &wide_dir).expect("the review report");
         }
     }
 }
