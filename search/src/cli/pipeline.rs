@@ -321,6 +321,19 @@ pub fn pipeline(args: PipelineArgs) -> anyhow::Result<bool> {
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    // Every file is written atomically and every stage resumes from its last saved epoch, so
+    // stopping at once loses at most the epoch in progress; the handler only says how to go on.
+    let out_for_handler = args.out.display().to_string();
+    let handler = ctrlc::set_handler(move || {
+        eprintln!(
+            "\ninterrupted; run the same command again to resume the pipeline in \
+             {out_for_handler} from its last saved epoch"
+        );
+        std::process::exit(130);
+    });
+    if let Err(e) = handler {
+        tracing::debug!("no Ctrl-C handler: {e}");
+    }
     let state = match std::fs::read_to_string(args.out.join(STATE)) {
         Ok(text) => serde_json::from_str(&text).with_context(|| {
             format!(
@@ -362,8 +375,8 @@ pub fn pipeline(args: PipelineArgs) -> anyhow::Result<bool> {
         return Ok(false);
     };
     let metrics = train_stage(&mut p, &corpus, &arch, &settings)?;
-    let exported = export_stage(&mut p, &args)?;
-    let summary = transcript_stage(&mut p, &args, &profile)?;
+    let exported = export_stage(&mut p, &args, &arch)?;
+    let summary = transcript_stage(&mut p, &args, &profile, &arch)?;
     let html = write_report(
         &p,
         &args,
@@ -640,12 +653,16 @@ fn train_stage(
     }
 }
 
-fn export_stage(p: &mut Pipeline, args: &PipelineArgs) -> anyhow::Result<ExportReport> {
+fn export_stage(p: &mut Pipeline, args: &PipelineArgs, arch: &Arch) -> anyhow::Result<ExportReport> {
     let dir = p.path(&[EXPORT_DIR]);
     let report_file = dir.join(EXPORT_REPORT);
     if report_file.is_file() && dir.join(INT8_MODEL).is_file() && dir.join(FLOAT_MODEL).is_file() {
-        p.skip(3, "export", &format!("{} holds an export", dir.display()));
-        return read_json(&report_file);
+        let report: ExportReport = read_json(&report_file)?;
+        // An export of another cell (the training was redone) is replaced, not reused.
+        if report.arch == arch.summary() {
+            p.skip(3, "export", &format!("{} holds an export", dir.display()));
+            return Ok(report);
+        }
     }
     p.begin(
         3,
@@ -683,6 +700,9 @@ fn export_stage(p: &mut Pipeline, args: &PipelineArgs) -> anyhow::Result<ExportR
 /// The transcript replay's figures, saved as `transcript-summary.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TranscriptRun {
+    /// Summary of the cell that was replayed; a figure of another cell is measured again.
+    #[serde(default)]
+    arch: String,
     transcript: PathBuf,
     description: String,
     utterances: usize,
@@ -693,6 +713,7 @@ fn transcript_stage(
     p: &mut Pipeline,
     args: &PipelineArgs,
     profile: &Profile,
+    arch: &Arch,
 ) -> anyhow::Result<TranscriptRun> {
     let summary_file = p.path(&[TRANSCRIPT_SUMMARY]);
     if summary_file.is_file() {
@@ -701,7 +722,7 @@ fn transcript_stage(
             .transcript
             .clone()
             .unwrap_or_else(|| p.path(&[DEFAULT_TRANSCRIPT]));
-        if run.transcript == wanted && run.summary.top_k == args.top_k {
+        if run.transcript == wanted && run.summary.top_k == args.top_k && run.arch == arch.summary() {
             p.skip(
                 4,
                 "transcript",
@@ -754,6 +775,7 @@ fn transcript_stage(
         );
     }
     let run = TranscriptRun {
+        arch: arch.summary(),
         transcript: path,
         description,
         utterances: utterances.len(),

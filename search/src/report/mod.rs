@@ -29,7 +29,8 @@ pub struct ReportInput {
     /// Pipeline preset name, such as "quick".
     pub preset: String,
     pub seed: u64,
-    /// The chosen architecture; `None` when no candidate met every budget.
+    /// The chosen architecture; `None` when no candidate met every budget. It is the same cell
+    /// as the candidate with `chosen` set.
     pub chosen: Option<ChosenModel>,
     /// Why nothing was chosen, when `chosen` is `None`.
     pub no_fit: Option<String>,
@@ -61,6 +62,7 @@ pub struct ChosenModel {
 #[derive(Clone, Debug)]
 pub struct CandidatePoint {
     pub summary: String,
+    /// Validation perplexity under the shared weights of the search.
     pub valid_perplexity: f64,
     pub within_budget: bool,
     pub on_front: bool,
@@ -95,6 +97,7 @@ pub struct TrainingResult {
     /// Learning rates of earlier attempts that diverged, in order.
     pub diverged_lrs: Vec<f64>,
     pub train_seconds: f64,
+    /// Why training stopped, as a phrase such as "reached the epoch limit of 40".
     pub stop_reason: String,
 }
 
@@ -128,6 +131,7 @@ pub struct TranscriptResult {
     pub utterances: usize,
     pub tokens: usize,
     pub unknown: usize,
+    /// Shares from 0 to 1, like `keystroke_savings`.
     pub top1: f64,
     pub top3: f64,
     pub top5: f64,

@@ -780,7 +780,22 @@ fn draw_line_panel(
         };
         return draw_note(area, title, note);
     }
-    let y_axis = Axis::fit(values.into_iter().chain(y_extent.iter().copied()));
+    // Room above the data for the legend, which would otherwise hide the points under it.
+    let headroom = (lines.len() > 1).then(|| {
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if min > 0.0 && max / min > LOG_RATIO {
+            max * (max / min).powf(0.35)
+        } else {
+            max + 0.35 * (max - min)
+        }
+    });
+    let y_axis = Axis::fit(
+        values
+            .into_iter()
+            .chain(y_extent.iter().copied())
+            .chain(headroom),
+    );
 
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 18))

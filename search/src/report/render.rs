@@ -383,7 +383,7 @@ fn push_transcript(doc: &mut Vec<Block>, transcript: Option<&TranscriptResult>) 
     };
 
     doc.push(Block::Paragraph(vec![
-        text(format!("{} (", t.description.trim_end_matches('.'))),
+        text(format!("Transcript: {} (", t.description.trim_end_matches('.'))),
         code(t.path.display().to_string()),
         text(format!(
             "): {} utterances, {} words, {} of them outside the vocabulary, replayed through \
