@@ -10,6 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{assert_fails_with, edgenas, repo, text};
 use edgenas_core::Arch;
@@ -222,6 +223,66 @@ fn smoke_pipeline_writes_every_artefact_and_resumes_by_skipping() {
     // Other search settings on the same folder are refused instead of mixing two searches.
     let other = edgenas(&pipeline_args(corpus.path(), &out_dir, &["--seed", "2"]));
     assert_fails_with(&other, &["other settings", "new --out"]);
+
+    // So are other training options, and another device profile.
+    let other = edgenas(&pipeline_args(corpus.path(), &out_dir, &["--train-epochs", "3"]));
+    assert_fails_with(&other, &["training with other settings", "--train-epochs"]);
+    let zero = repo().join("profiles/raspberry-pi-zero-2w.toml").display().to_string();
+    let mut args = pipeline_args(corpus.path(), &out_dir, &[]);
+    let at = args.iter().position(|a| a == "--profile").unwrap() + 1;
+    args[at] = zero;
+    let other = edgenas(&args);
+    assert_fails_with(&other, &["another device profile", "new --out"]);
+}
+
+#[test]
+fn stale_export_and_replay_are_redone() {
+    let corpus = ptb_slice();
+    let work = tempfile::tempdir().unwrap();
+    let out_dir = work.path().join("out");
+    let transcript = work.path().join("talk.txt");
+    std::fs::write(&transcript, "the company said it expects a loss\n").unwrap();
+    let transcript_arg = transcript.display().to_string();
+    let args = pipeline_args(corpus.path(), &out_dir, &["--transcript", &transcript_arg]);
+    assert_success(&edgenas(&args));
+    let replay = |dir: &Path| -> serde_json::Value {
+        let path = dir.join("transcript-summary.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    assert_eq!(replay(&out_dir)["utterances"].as_u64(), Some(1));
+
+    // New text under the same transcript path is replayed again.
+    std::fs::write(&transcript, "the company said\nprices rose\n").unwrap();
+    let out = edgenas(&args);
+    assert_success(&out);
+    let err = text(&out.stderr);
+    assert!(err.contains("export] skipped"), "{err}");
+    assert!(!err.contains("transcript] skipped"), "{err}");
+    assert_eq!(replay(&out_dir)["utterances"].as_u64(), Some(2));
+
+    // A truncated ONNX file is exported again rather than reported as checked.
+    let int8 = out_dir.join("onnx/model.int8.onnx");
+    let full = std::fs::metadata(&int8).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&int8).unwrap();
+    file.set_len(1000).unwrap();
+    drop(file);
+    let out = edgenas(&args);
+    assert_success(&out);
+    let err = text(&out.stderr);
+    assert!(err.contains("exporting again"), "{err}");
+    assert_eq!(std::fs::metadata(&int8).unwrap().len(), full);
+
+    // Weights trained again (at another rate, so they differ) are exported and replayed
+    // again. The same seed and settings would give the same weights, which are reused.
+    std::fs::remove_dir_all(out_dir.join("train")).unwrap();
+    let mut args = args;
+    args.extend(["--train-lr".to_string(), "10".to_string()]);
+    let out = edgenas(&args);
+    assert_success(&out);
+    let err = text(&out.stderr);
+    assert!(err.contains("training from scratch"), "{err}");
+    assert!(err.contains("the trained weights changed"), "{err}");
+    assert!(!err.contains("transcript] skipped"), "{err}");
 }
 
 #[test]
@@ -229,20 +290,31 @@ fn stopped_pipeline_resumes_its_training() {
     let corpus = ptb_slice();
     let work = tempfile::tempdir().unwrap();
     let out_dir = work.path().join("out");
-    let args = pipeline_args(corpus.path(), &out_dir, &["--train-epochs", "2"]);
+    let args = pipeline_args(corpus.path(), &out_dir, &["--train-epochs", "3"]);
 
-    // Stop it once the first training epoch is saved.
+    // Press Ctrl-C (SIGINT) once the first training epoch is saved.
     let child = Command::new(env!("CARGO_BIN_EXE_edgenas"))
         .args(&args)
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(
-        common::kill_once_written(child, &out_dir.join("train/train-state.json")),
-        "the training never saved an epoch"
-    );
+    let state = out_dir.join("train/train-state.json");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !state.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(state.exists(), "the training never saved an epoch");
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let stopped = child.wait_with_output().unwrap();
+    let err = text(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(130), "stderr: {err}");
+    assert!(err.contains("run the same command again to resume"), "{err}");
     assert!(
         !out_dir.join("train/metrics.json").exists(),
         "the training finished before it was stopped"
@@ -256,7 +328,7 @@ fn stopped_pipeline_resumes_its_training() {
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("train/metrics.json")).unwrap())
             .unwrap();
-    assert_eq!(metrics["epochs"].as_u64(), Some(2));
+    assert_eq!(metrics["epochs"].as_u64(), Some(3));
     assert!(out_dir.join("report.html").is_file());
 }
 
@@ -318,9 +390,15 @@ fn bad_input_fails_before_any_work() {
     let out = edgenas(&pipeline_args(
         corpus.path(),
         &out_dir,
-        &["--train-time-limit=-3"],
+        &["--train-time-limit", "-3"],
     ));
     assert_fails_with(&out, &["--train-time-limit is -3"]);
+
+    let out = edgenas(&pipeline_args(corpus.path(), &out_dir, &["--train-lr", "-1"]));
+    assert_fails_with(&out, &["--train-lr is -1"]);
+
+    let out = edgenas(&pipeline_args(corpus.path(), &out_dir, &["--search-epochs", "0"]));
+    assert_fails_with(&out, &["--search-epochs is 0"]);
 
     let out = edgenas(&[
         "pipeline",

@@ -58,8 +58,8 @@ pub enum PipelinePreset {
     /// Under an hour on Penn Treebank on two CPU cores: a 6-epoch search and 20 minutes of
     /// training.
     Quick,
-    /// The full quick search (10 epochs) and training until validation stops improving (hours
-    /// on two cores).
+    /// A 10-epoch search with the quick settings, then training until validation stops
+    /// improving (hours on two cores).
     Full,
 }
 
@@ -113,8 +113,12 @@ pub struct PipelineArgs {
     #[arg(long, value_delimiter = ',')]
     hidden_sizes: Option<Vec<usize>>,
 
+    /// Maximum nodes in a cell [smoke: 3; quick, full: 8].
+    #[arg(long)]
+    max_nodes: Option<usize>,
+
     /// Time limit of the training, in minutes [smoke: none, quick: 20, full: none].
-    #[arg(long, value_name = "MINUTES")]
+    #[arg(long, value_name = "MINUTES", allow_negative_numbers = true)]
     train_time_limit: Option<f64>,
 
     /// Epoch limit of the training [smoke: 1, quick, full: 40].
@@ -123,7 +127,7 @@ pub struct PipelineArgs {
 
     /// Initial SGD learning rate of the training; after a divergence the pipeline retries
     /// from scratch at a quarter of it, twice at most.
-    #[arg(long, default_value_t = TrainConfig::default().lr)]
+    #[arg(long, default_value_t = TrainConfig::default().lr, allow_negative_numbers = true)]
     train_lr: f64,
 
     /// Predictions shown per word in the transcript replay; the keystroke savings assume this
@@ -149,6 +153,37 @@ struct PipelineState {
     diverged_lrs: Vec<f64>,
     /// Seconds each stage took, over every run that worked on it.
     seconds: Vec<(String, f64)>,
+    /// The training settings asked for when the training started, before any retry changed
+    /// the learning rate; `None` before training started or when `pipeline.json` was lost.
+    #[serde(default)]
+    train_request: Option<TrainRequest>,
+    /// Digest of `train/model.safetensors` when the export was written, so an export of older
+    /// weights is redone rather than reused.
+    #[serde(default)]
+    exported_from: Option<String>,
+    /// Time limit of the current training attempt, which a retry shortens to what is left.
+    #[serde(default)]
+    attempt_time_limit: Option<f64>,
+}
+
+/// The training options of the pipeline, compared when a training is resumed or reused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TrainRequest {
+    max_epochs: usize,
+    time_limit_minutes: Option<f64>,
+    lr: f64,
+    seed: u64,
+}
+
+impl TrainRequest {
+    fn of(config: &TrainConfig) -> TrainRequest {
+        TrainRequest {
+            max_epochs: config.max_epochs,
+            time_limit_minutes: config.time_limit_minutes,
+            lr: config.lr,
+            seed: config.seed,
+        }
+    }
 }
 
 impl PipelineState {
@@ -159,11 +194,37 @@ impl PipelineState {
         }
     }
 
+    /// Seconds recorded for `stage`; NaN when none were, for example after `pipeline.json`
+    /// was deleted.
     fn seconds(&self, stage: &str) -> f64 {
         self.seconds
             .iter()
             .find(|(name, _)| name == stage)
-            .map_or(0.0, |(_, s)| *s)
+            .map_or(f64::NAN, |(_, s)| *s)
+    }
+
+    /// Rebuilds what the stage folders still tell when `pipeline.json` is missing: the
+    /// learning rate of `train/` and the rates of the attempts kept as `train-diverged-lrL/`.
+    fn recover(out: &Path) -> PipelineState {
+        let mut state = PipelineState::default();
+        let config = out.join(TRAIN_DIR).join(edgenas_search::checkpoint::CONFIG_FILE);
+        if let Ok(text) = std::fs::read_to_string(&config) {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+                state.train_lr = value["lr"].as_f64();
+            }
+        }
+        let prefix = format!("{TRAIN_DIR}-diverged-lr");
+        if let Ok(entries) = std::fs::read_dir(out) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(lr) = name.strip_prefix(&prefix).and_then(|l| l.parse::<f64>().ok()) {
+                    state.diverged_lrs.push(lr);
+                }
+            }
+        }
+        // Each retry divides the rate, so the attempts ran from the highest rate down.
+        state.diverged_lrs.sort_by(|a, b| b.total_cmp(a));
+        state
     }
 }
 
@@ -252,7 +313,19 @@ impl PipelineArgs {
         }
         search.seed = self.seed;
         if let Some(epochs) = self.search_epochs {
+            if epochs == 0 {
+                anyhow::bail!("--search-epochs is 0; use at least 1");
+            }
             search.epochs = epochs;
+        }
+        if let Some(nodes) = self.max_nodes {
+            search.space.max_nodes = nodes;
+        }
+        if !(self.train_lr.is_finite() && self.train_lr > 0.0) {
+            anyhow::bail!(
+                "--train-lr is {}; use a positive learning rate such as 20",
+                self.train_lr
+            );
         }
         if let Some(sizes) = &self.hidden_sizes {
             search.space.hidden_sizes = sizes.clone();
@@ -329,7 +402,11 @@ pub fn pipeline(args: PipelineArgs) -> anyhow::Result<bool> {
             "\ninterrupted; run the same command again to resume the pipeline in \
              {out_for_handler} from its last saved epoch"
         );
-        std::process::exit(130);
+        // `std::process::exit` would run libtorch's exit-time destructors while the main
+        // thread is still inside libtorch, which crashes. `_exit` ends the process at once;
+        // every file is written to a temporary name and renamed, so none is left half written.
+        // SAFETY: `_exit` takes no pointers and does not return.
+        unsafe { libc::_exit(130) }
     });
     if let Err(e) = handler {
         tracing::debug!("no Ctrl-C handler: {e}");
@@ -337,12 +414,12 @@ pub fn pipeline(args: PipelineArgs) -> anyhow::Result<bool> {
     let state = match std::fs::read_to_string(args.out.join(STATE)) {
         Ok(text) => serde_json::from_str(&text).with_context(|| {
             format!(
-                "{} is damaged; delete it to start the pipeline's bookkeeping afresh (the stage \
-                 folders are kept)",
+                "{} is damaged; delete it and run again: the stage folders are kept, and the \
+                 report then shows the times of earlier runs as unknown",
                 args.out.join(STATE).display()
             )
         })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => PipelineState::default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => PipelineState::recover(&args.out),
         Err(e) => {
             return Err(e).with_context(|| format!("reading {}", args.out.join(STATE).display()))
         }
@@ -391,11 +468,18 @@ pub fn pipeline(args: PipelineArgs) -> anyhow::Result<bool> {
     println!();
     println!("chosen              {}", arch.summary());
     println!("test perplexity     {:.2}", metrics.test_perplexity);
+    let int8_bytes = file_bytes(&p.path(&[EXPORT_DIR, INT8_MODEL]));
     println!(
         "int8 model          {} bytes ({})",
-        file_bytes(&p.path(&[EXPORT_DIR, INT8_MODEL])),
+        int8_bytes,
         p.path(&[EXPORT_DIR, INT8_MODEL]).display()
     );
+    // The cost model's "model size" counts weights and scales; the file also carries the
+    // vocabulary, so it is checked against the same budget.
+    let file_within = profile
+        .budgets
+        .max_model_bytes
+        .is_none_or(|budget| int8_bytes <= budget);
     for check in &costs.checks {
         println!(
             "{:<19} {} of {} ({})",
@@ -416,7 +500,14 @@ pub fn pipeline(args: PipelineArgs) -> anyhow::Result<bool> {
         minutes(p.started.elapsed().as_secs_f64())
     );
     println!("report              {}", html.display());
-    Ok(costs.all_met())
+    if !file_within {
+        tracing::warn!(
+            "the int8 file ({int8_bytes} bytes, vocabulary included) is over the model-size \
+             budget of {}",
+            profile.name
+        );
+    }
+    Ok(costs.all_met() && file_within)
 }
 
 /// What the report needs from the search.
@@ -457,7 +548,7 @@ fn search_stage(
 ) -> anyhow::Result<Searched> {
     let dir = p.path(&[SEARCH_DIR]);
     let state_file = dir.join(SEARCH_STATE_FILE);
-    let finished = pareto_done(&dir, &settings.search)?;
+    let finished = pareto_done(&dir, &settings.search, profile_text)?;
     if finished {
         p.skip(
             1,
@@ -491,13 +582,7 @@ fn search_stage(
             resume,
         };
         let mut bar = SearchBar::with_stage("[1/5 search] ");
-        search_run(&input, &mut bar).with_context(|| {
-            format!(
-                "searching in {} (run the same command again to resume; a different --preset or \
-                 search option needs a new --out)",
-                dir.display()
-            )
-        })?;
+        search_run(&input, &mut bar).with_context(|| format!("searching in {}", dir.display()))?;
         drop(bar);
         p.done("search", since)?;
     }
@@ -506,10 +591,21 @@ fn search_stage(
 
 /// Whether `dir` holds a search with `config` that finished and wrote its outputs. A search
 /// made with other settings is an error: resuming it would mix two searches.
-fn pareto_done(dir: &Path, config: &SearchConfig) -> anyhow::Result<bool> {
+fn pareto_done(dir: &Path, config: &SearchConfig, profile_text: &str) -> anyhow::Result<bool> {
     let config_file = dir.join(SEARCH_CONFIG_FILE);
     if !config_file.is_file() {
         return Ok(false);
+    }
+    let saved_profile = dir.join(edgenas_search::nas::search::PROFILE_FILE);
+    if let Ok(text) = std::fs::read_to_string(&saved_profile) {
+        if text != profile_text {
+            anyhow::bail!(
+                "{} holds a search for another device profile (its copy is {}); use a new --out \
+                 for this profile",
+                dir.display(),
+                saved_profile.display()
+            );
+        }
     }
     let saved: SearchConfig = read_json(&config_file)?;
     if &saved != config {
@@ -564,6 +660,18 @@ fn train_stage(
 ) -> anyhow::Result<Metrics> {
     let dir = p.path(&[TRAIN_DIR]);
     let metrics_file = dir.join(METRICS_FILE);
+    let request = TrainRequest::of(&settings.train);
+    if let Some(earlier) = &p.state.train_request {
+        if *earlier != request && (metrics_file.is_file() || dir.join(STATE_FILE).is_file()) {
+            anyhow::bail!(
+                "{} holds a training with other settings (--train-epochs, --train-lr, \
+                 --train-time-limit or --seed); use a new --out, the options of that run, or \
+                 delete {} to train again",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
     if metrics_file.is_file() {
         let metrics: Metrics = read_json(&metrics_file)?;
         if metrics.arch != arch.summary() {
@@ -583,9 +691,16 @@ fn train_stage(
         return Ok(metrics);
     }
     let mut config = settings.train.clone();
-    if let Some(lr) = p.state.train_lr {
-        config.lr = lr;
+    if dir.join(STATE_FILE).is_file() {
+        // Resume the attempt that was running, at its own rate and time limit.
+        if let Some(lr) = p.state.train_lr {
+            config.lr = lr;
+        }
+        if p.state.attempt_time_limit.is_some() {
+            config.time_limit_minutes = p.state.attempt_time_limit;
+        }
     }
+    p.state.train_request = Some(request);
     loop {
         let resume = dir.join(STATE_FILE).is_file();
         let limit = config
@@ -595,17 +710,18 @@ fn train_stage(
             2,
             "train",
             &format!(
-                "{} {} from scratch at learning rate {}{limit}",
+                "{} {} at learning rate {}{limit}",
                 if resume {
                     "resuming the training of"
                 } else {
-                    "training"
+                    "training from scratch"
                 },
                 arch.summary(),
                 config.lr
             ),
         );
         p.state.train_lr = Some(config.lr);
+        p.state.attempt_time_limit = config.time_limit_minutes;
         p.save()?;
         let since = Instant::now();
         let mut bar = BarReporter::with_stage("[2/5 train] ");
@@ -653,15 +769,31 @@ fn train_stage(
     }
 }
 
-fn export_stage(p: &mut Pipeline, args: &PipelineArgs, arch: &Arch) -> anyhow::Result<ExportReport> {
+fn export_stage(
+    p: &mut Pipeline,
+    args: &PipelineArgs,
+    arch: &Arch,
+) -> anyhow::Result<ExportReport> {
     let dir = p.path(&[EXPORT_DIR]);
     let report_file = dir.join(EXPORT_REPORT);
-    if report_file.is_file() && dir.join(INT8_MODEL).is_file() && dir.join(FLOAT_MODEL).is_file() {
+    let weights = p.path(&[TRAIN_DIR, edgenas_search::checkpoint::BEST_WEIGHTS_FILE]);
+    let source = digest(&weights)?;
+    if report_file.is_file() {
         let report: ExportReport = read_json(&report_file)?;
-        // An export of another cell (the training was redone) is replaced, not reused.
-        if report.arch == arch.summary() {
-            p.skip(3, "export", &format!("{} holds an export", dir.display()));
-            return Ok(report);
+        match stale_export(&dir, &report, arch, &source, p.state.exported_from.as_deref()) {
+            None => {
+                p.skip(3, "export", &format!("{} holds an export", dir.display()));
+                return Ok(report);
+            }
+            Some(why) => tracing::info!("[3/{STAGES} export] exporting again: {why}"),
+        }
+    }
+    // The pipeline owns this folder: files of an export that did not finish, or of older
+    // weights, are removed so the export can write a complete set.
+    for name in [FLOAT_MODEL, INT8_MODEL, EXPORT_REPORT] {
+        let path = dir.join(name);
+        if path.is_file() {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         }
     }
     p.begin(
@@ -693,8 +825,38 @@ fn export_stage(p: &mut Pipeline, args: &PipelineArgs, arch: &Arch) -> anyhow::R
         )
     })?;
     drop(bar);
+    p.state.exported_from = Some(source);
     p.done("export", since)?;
     Ok(report)
+}
+
+/// Returns why the export in `dir` cannot be reused, or `None` when it can: it must be of
+/// `arch`, made from the current weights, and its files must have the sizes its report
+/// recorded.
+fn stale_export(
+    dir: &Path,
+    report: &ExportReport,
+    arch: &Arch,
+    source: &str,
+    exported_from: Option<&str>,
+) -> Option<String> {
+    if report.arch != arch.summary() {
+        return Some(format!("it is of {}, not of {}", report.arch, arch.summary()));
+    }
+    if exported_from != Some(source) {
+        return Some("the trained weights changed since, or their digest was not recorded".into());
+    }
+    for file in &report.files {
+        let size = std::fs::metadata(dir.join(&file.name)).map(|m| m.len()).ok();
+        if size != Some(file.bytes) {
+            return Some(format!(
+                "{} is missing or not the {} bytes the export wrote",
+                dir.join(&file.name).display(),
+                file.bytes
+            ));
+        }
+    }
+    None
 }
 
 /// The transcript replay's figures, saved as `transcript-summary.json`.
@@ -703,6 +865,11 @@ struct TranscriptRun {
     /// Summary of the cell that was replayed; a figure of another cell is measured again.
     #[serde(default)]
     arch: String,
+    /// Digests of the int8 model and of the transcript text that were replayed.
+    #[serde(default)]
+    model_digest: String,
+    #[serde(default)]
+    transcript_digest: String,
     transcript: PathBuf,
     description: String,
     utterances: usize,
@@ -716,23 +883,10 @@ fn transcript_stage(
     arch: &Arch,
 ) -> anyhow::Result<TranscriptRun> {
     let summary_file = p.path(&[TRANSCRIPT_SUMMARY]);
-    if summary_file.is_file() {
-        let run: TranscriptRun = read_json(&summary_file)?;
-        let wanted = args
-            .transcript
-            .clone()
-            .unwrap_or_else(|| p.path(&[DEFAULT_TRANSCRIPT]));
-        if run.transcript == wanted && run.summary.top_k == args.top_k && run.arch == arch.summary() {
-            p.skip(
-                4,
-                "transcript",
-                &format!("{} holds its figures", summary_file.display()),
-            );
-            return Ok(run);
-        }
-    }
+    let model = p.path(&[EXPORT_DIR, INT8_MODEL]);
+    let model_digest = digest(&model)?;
     let (path, description) = match &args.transcript {
-        Some(path) => (path.clone(), format!("{}", path.display())),
+        Some(path) => (absolute(path), "the transcript given with --transcript".to_string()),
         None => {
             let test = find_split(&args.corpus, Split::Test)?;
             let text = std::fs::read_to_string(&test)
@@ -742,21 +896,40 @@ fn transcript_stage(
                 .filter(|l| !l.trim().is_empty())
                 .take(TEST_SENTENCES)
                 .collect();
-            let path = p.path(&[DEFAULT_TRANSCRIPT]);
+            let path = absolute(&p.path(&[DEFAULT_TRANSCRIPT]));
             let mut body = lines.join("\n");
             body.push('\n');
-            edgenas_core::write_atomic(&path, body.as_bytes())
-                .with_context(|| format!("writing {}", path.display()))?;
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(body.as_str()) {
+                edgenas_core::write_atomic(&path, body.as_bytes())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             (
                 path,
                 format!(
                     "the first {} sentences of the corpus test split {}",
                     lines.len(),
-                    test.display()
+                    absolute(&test).display()
                 ),
             )
         }
     };
+    let transcript_digest = digest(&path)?;
+    if summary_file.is_file() {
+        let run: TranscriptRun = read_json(&summary_file)?;
+        let same = run.transcript == path
+            && run.transcript_digest == transcript_digest
+            && run.model_digest == model_digest
+            && run.summary.top_k == args.top_k
+            && run.arch == arch.summary();
+        if same {
+            p.skip(
+                4,
+                "transcript",
+                &format!("{} holds its figures", summary_file.display()),
+            );
+            return Ok(run);
+        }
+    }
     p.begin(
         4,
         "transcript",
@@ -764,7 +937,7 @@ fn transcript_stage(
     );
     let since = Instant::now();
     let (_, utterances): (_, Vec<Utterance>) = transcript::read(&path, None)?;
-    let predictor = Predictor::load(&p.path(&[EXPORT_DIR, INT8_MODEL]), None)?;
+    let predictor = Predictor::load(&model, None)?;
     let mut session = Session::new(&predictor, args.top_k)?;
     let replay = transcript::replay(&mut session, &utterances, |_| true)?;
     let summary = Summary::new(&replay, args.top_k, profile.budgets.latency_ms_per_word());
@@ -776,6 +949,8 @@ fn transcript_stage(
     }
     let run = TranscriptRun {
         arch: arch.summary(),
+        model_digest,
+        transcript_digest,
         transcript: path,
         description,
         utterances: utterances.len(),
@@ -786,6 +961,23 @@ fn transcript_stage(
         .with_context(|| format!("writing {}", summary_file.display()))?;
     p.done("transcript", since)?;
     Ok(run)
+}
+
+/// A 64-bit FNV-1a digest of a file's bytes, with its length: enough to notice that a file
+/// was replaced, not a defence against tampering.
+fn digest(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in &bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    Ok(format!("{}:{hash:016x}", bytes.len()))
+}
+
+/// `path` made absolute against the working folder, so the report's paths hold from anywhere.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -900,8 +1092,8 @@ fn write_report(
         .collect();
     let input = ReportInput {
         profile_name: profile.name.clone(),
-        profile_path: args.profile.clone(),
-        corpus: args.corpus.clone(),
+        profile_path: absolute(&args.profile),
+        corpus: absolute(&args.corpus),
         preset: args.preset.name().to_string(),
         seed: args.seed,
         chosen,

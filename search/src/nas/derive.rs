@@ -351,13 +351,14 @@ pub fn report(input: &SearchInput, state: &SearchState, d: &Derived) -> String {
 
     let within = d.candidates.iter().filter(|c| c.within_budget).count();
     let _ = writeln!(s, "## Pareto front\n");
+    let on_front = d.candidates.iter().filter(|c| c.on_front).count();
     let _ = writeln!(
         s,
-        "{} of {} candidates meet every budget; {} are on the front of perplexity against \
+        "{} of {} candidates meet every budget; {} on the front of perplexity against \
          every cost. `pareto.json` lists all of them.\n",
         within,
         d.candidates.len(),
-        d.candidates.iter().filter(|c| c.on_front).count()
+        if on_front == 1 { "1 is".to_string() } else { format!("{on_front} are") }
     );
     let _ = writeln!(
         s,

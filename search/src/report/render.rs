@@ -140,7 +140,7 @@ fn document(input: &ReportInput) -> Vec<Block> {
     push_title(&mut doc, input);
     push_choice(&mut doc, input);
     push_training(&mut doc, input.training.as_ref());
-    push_export(&mut doc, input.export.as_ref());
+    push_export(&mut doc, input.export.as_ref(), input.chosen.as_ref());
     push_transcript(&mut doc, input.transcript.as_ref());
     push_search(&mut doc, input);
     push_front(&mut doc, input);
@@ -292,8 +292,8 @@ fn push_training(doc: &mut Vec<Block>, training: Option<&TrainingResult>) {
             perplexity(t.train_perplexity)
         )),
         cell(format!(
-            "{} epochs, best validation perplexity at epoch {}. Stop reason: {}.",
-            t.epochs,
+            "{}, best validation perplexity at epoch {}. Stop reason: {}.",
+            plural(t.epochs, "epoch", "epochs"),
             t.best_epoch,
             t.stop_reason.trim_end_matches('.')
         )),
@@ -302,7 +302,7 @@ fn push_training(doc: &mut Vec<Block>, training: Option<&TrainingResult>) {
     ]));
 }
 
-fn push_export(doc: &mut Vec<Block>, export: Option<&ExportResult>) {
+fn push_export(doc: &mut Vec<Block>, export: Option<&ExportResult>, chosen: Option<&ChosenModel>) {
     doc.push(heading("Export"));
     let Some(e) = export else {
         doc.push(paragraph("The export stage did not run."));
@@ -354,6 +354,23 @@ fn push_export(doc: &mut Vec<Block>, export: Option<&ExportResult>) {
         ],
     ));
 
+    // The cost model counts weights and scales; the file also holds the vocabulary and the
+    // architecture, so the file itself is checked against the model-size budget too.
+    let budget = chosen.and_then(|c| c.costs.checks.iter().find(|k| k.name == "model size"));
+    if let Some(k) = budget {
+        let within = e.int8_bytes as f64 <= k.budget;
+        doc.push(Block::Paragraph(vec![
+            text(format!(
+                "The int8 file, with the vocabulary and architecture stored in it, is {}: ",
+                bytes(e.int8_bytes)
+            )),
+            if within {
+                text(format!("within the model-size budget of {}.", bytes(k.budget as u64)))
+            } else {
+                strong(format!("over the model-size budget of {}.", bytes(k.budget as u64)))
+            },
+        ]));
+    }
     doc.push(paragraph(format!(
         "tract runs one step at batch size 1 in {} at float32 and {} at int8, timed on the \
          machine that ran the export.",
@@ -386,10 +403,11 @@ fn push_transcript(doc: &mut Vec<Block>, transcript: Option<&TranscriptResult>) 
         text(format!("Transcript: {} (", t.description.trim_end_matches('.'))),
         code(t.path.display().to_string()),
         text(format!(
-            "): {} utterances, {} words, {} of them outside the vocabulary, replayed through \
-             the int8 model.",
-            t.utterances,
-            count(t.tokens as u64),
+            "): {}, {}, {} of them outside the vocabulary, replayed through the int8 model. \
+             The times are measured on the machine that ran the pipeline, not on the device, \
+             and are compared with the device's budget.",
+            plural(t.utterances, "utterance", "utterances"),
+            plural(t.tokens, "word", "words"),
             count(t.unknown as u64)
         )),
     ]));
@@ -558,6 +576,8 @@ fn push_stages(doc: &mut Vec<Block>, input: &ReportInput) {
             vec![cell(&s.name), cell(duration(s.seconds)), cell(note)]
         })
         .collect();
+    // A stage whose time was not recorded (its bookkeeping file was deleted) makes the total
+    // unknown as well.
     let total: f64 = input.stages.iter().map(|s| s.seconds).sum();
     rows.push(vec![cell("total"), cell(duration(total)), cell("")]);
     doc.push(paragraph(
@@ -615,6 +635,11 @@ fn sig3(x: f64) -> String {
     format!("{x:.decimals$}")
 }
 
+/// `n` with its noun, singular for one.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{} {}", count(n as u64), if n == 1 { one } else { many })
+}
+
 fn milliseconds(ms: f64) -> String {
     format!("{} ms", sig3(ms))
 }
@@ -625,7 +650,9 @@ fn percent(share: f64) -> String {
 }
 
 fn duration(seconds: f64) -> String {
-    if seconds < 60.0 {
+    if !seconds.is_finite() {
+        "unknown".to_string()
+    } else if seconds < 60.0 {
         format!("{seconds:.1} s")
     } else if seconds < 3600.0 {
         format!("{:.1} min", seconds / 60.0)
