@@ -144,7 +144,7 @@ pub struct PipelineArgs {
     threads: Option<usize>,
 }
 
-/// What the pipeline remembers between runs, in `pipeline.json`.
+/// The bookkeeping kept between runs in `pipeline.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct PipelineState {
     /// Learning rate of the current training attempt; `None` before training started.
@@ -395,7 +395,7 @@ pub fn pipeline(args: PipelineArgs) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     // Every file is written atomically and every stage resumes from its last saved epoch, so
-    // stopping at once loses at most the epoch in progress; the handler only says how to go on.
+    // stopping at once loses at most the epoch in progress. The handler prints how to resume.
     let out_for_handler = args.out.display().to_string();
     let handler = ctrlc::set_handler(move || {
         eprintln!(
@@ -510,7 +510,7 @@ pub fn pipeline(args: PipelineArgs) -> anyhow::Result<bool> {
     Ok(costs.all_met() && file_within)
 }
 
-/// What the report needs from the search.
+/// The search results the report and the later stages use.
 struct Searched {
     chosen_arch: Option<Arch>,
     no_fit: Option<String>,
@@ -589,7 +589,7 @@ fn search_stage(
     read_search(&dir)
 }
 
-/// Whether `dir` holds a search with `config` that finished and wrote its outputs. A search
+/// Returns whether `dir` contains a finished search with `config` and its outputs. A search
 /// made with other settings is an error: resuming it would mix two searches.
 fn pareto_done(dir: &Path, config: &SearchConfig, profile_text: &str) -> anyhow::Result<bool> {
     let config_file = dir.join(SEARCH_CONFIG_FILE);
@@ -963,8 +963,8 @@ fn transcript_stage(
     Ok(run)
 }
 
-/// A 64-bit FNV-1a digest of a file's bytes, with its length: enough to notice that a file
-/// was replaced, not a defence against tampering.
+/// Returns a 64-bit FNV-1a digest of a file's bytes, with its length: enough to notice that a
+/// file was replaced, not a defence against tampering.
 fn digest(path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
