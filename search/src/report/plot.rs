@@ -652,15 +652,15 @@ fn draw_cost_panel(
             .filter_map(|m| to_plot(m.x, m.y))
             .map(|p| Circle::new(p, 3, WITHIN_COLOR.filled())),
     )?;
+    if let Some(p) = chosen.and_then(|(x, y)| to_plot(x, y)) {
+        chart.draw_series(iter::once(diamond(p, 8)))?;
+    }
+    // The rings go last so a chosen cell on the front shows both marks.
     chart.draw_series(
         front
             .iter()
             .map(|&p| Circle::new(p, 6, FRONT_COLOR.stroke_width(2))),
     )?;
-
-    if let Some(p) = chosen.and_then(|(x, y)| to_plot(x, y)) {
-        chart.draw_series(iter::once(diamond(p, 8)))?;
-    }
     Ok(())
 }
 
