@@ -80,10 +80,10 @@ step_started=$SECONDS
 # execute an aarch64 binary without binfmt_misc.
 export EDGENAS_RUNTIME_RUNNER="${qemu[*]}"
 # --no-fail-fast runs every test binary, so the totals count them all. The time limit stops a
-# test that waits forever on a child process the kernel could not start. One test at a time:
-# the two live speech tests each feed audio in real time to a recognizer and a model that run
-# far slower under qemu, and side by side on two cores they fell behind the audio and missed
-# words.
+# test that waits forever on a child process the kernel could not start. Tests run one at a
+# time because the two live speech tests feed audio in real time to a recognizer and a model
+# that run far slower under qemu. Side by side on two cores, they fell behind the audio and
+# missed words.
 if ! timeout 900 cargo test -p edgenas-runtime --target "$target" --release --no-fail-fast \
     -- --test-threads=1; then
     log "FAILED: the aarch64 tests"

@@ -1,6 +1,6 @@
 //! `edgenas pipeline` end to end on a slice of Penn Treebank with tiny cells (`--preset
-//! smoke`): every artefact is written and checked (the ONNX files by the onnx checker of
-//! `.venv-onnx`), a second run skips every finished stage, a stopped run resumes, and bad
+//! smoke`). Every artefact is written and checked, the ONNX files by the onnx checker of
+//! `.venv-onnx`. A second run skips every finished stage, a stopped run resumes, and bad
 //! input fails before any work.
 //!
 //! Penn Treebank is read from `EDGENAS_PTB_DIR`, or from the data folder beside the repository
@@ -23,7 +23,7 @@ fn ptb_dir() -> PathBuf {
     }
 }
 
-/// The first lines of each Penn Treebank split, as a corpus folder.
+/// Returns a corpus folder with the first lines of each Penn Treebank split.
 fn ptb_slice() -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (split, lines) in [("train", 3000), ("valid", 300), ("test", 300)] {
@@ -113,7 +113,7 @@ fn escape_html(s: &str) -> String {
 }
 
 #[test]
-fn smoke_pipeline_writes_every_artefact_and_resumes_by_skipping() {
+fn smoke_run_writes_then_skips() {
     let corpus = ptb_slice();
     let work = tempfile::tempdir().unwrap();
     let out_dir = work.path().join("out");
@@ -127,7 +127,7 @@ fn smoke_pipeline_writes_every_artefact_and_resumes_by_skipping() {
     let summary = arch.summary();
     assert!(out_dir.join("search/pareto.json").is_file());
 
-    // The training checkpoint holds the same cell and its weights.
+    // The training checkpoint has the same cell and its weights.
     let trained = Arch::load(&out_dir.join("train/arch.json")).expect("train/arch.json");
     assert_eq!(trained, arch);
     assert!(out_dir.join("train/model.safetensors").is_file());
@@ -173,7 +173,8 @@ fn smoke_pipeline_writes_every_artefact_and_resumes_by_skipping() {
         "report.html does not name {summary}"
     );
     assert_eq!(html.matches("<svg").count(), 2);
-    assert!(out_dir.join("pareto.svg").is_file() && out_dir.join("search.svg").is_file());
+    assert!(out_dir.join("pareto.svg").is_file());
+    assert!(out_dir.join("search.svg").is_file());
     let stdout = text(&first.stdout);
     assert!(
         stdout.contains(&format!("chosen              {summary}")),
@@ -333,7 +334,7 @@ fn stopped_pipeline_resumes_its_training() {
 }
 
 #[test]
-fn diverging_training_is_retried_at_lower_rates_then_reported() {
+fn diverged_training_retried_then_fails() {
     let corpus = ptb_slice();
     let work = tempfile::tempdir().unwrap();
     let out_dir = work.path().join("out");

@@ -133,8 +133,8 @@ pub fn words_in_order(spoken: &[String], recognized: &[String]) -> usize {
 /// Returns how many of `expected` spoken words a live test must see recognized in order.
 ///
 /// Natively it is half of them. Under user-mode qemu (`EDGENAS_RUNTIME_RUNNER` set), the
-/// recognizer and the model run far slower than the audio arrives; a stop then drops the
-/// audio still queued, and on a busy 2-core machine only the first sentence was recognized.
+/// recognizer and the model run far slower than the audio arrives, so a stop drops the audio
+/// still queued. On a busy 2-core machine only the first sentence was recognized there.
 /// There the test asks for the first few words, which still shows that recognized words reach
 /// the predictor.
 pub fn required_matches(expected: usize) -> usize {

@@ -49,7 +49,7 @@ enum Command {
     /// Export a checkpoint to ONNX, float32 and int8, and check both graphs with tract.
     Export(export::ExportArgs),
     /// Search, train the chosen cell from scratch, export and check it, replay a transcript
-    /// through it, and write report.html; a second run resumes where the first stopped.
+    /// through it, and write report.html. A second run resumes where the first stopped.
     #[command(
         after_help = "Exit status: 0 when the model meets every budget, 1 on failure, 2 on \
                             invalid usage, 3 when no evaluated cell meets every budget."

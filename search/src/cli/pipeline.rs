@@ -553,7 +553,7 @@ fn search_stage(
         p.skip(
             1,
             "search",
-            &format!("{} holds a finished search", dir.display()),
+            &format!("{} contains a finished search", dir.display()),
         );
     } else {
         let resume = state_file.is_file();
@@ -600,7 +600,7 @@ fn pareto_done(dir: &Path, config: &SearchConfig, profile_text: &str) -> anyhow:
     if let Ok(text) = std::fs::read_to_string(&saved_profile) {
         if text != profile_text {
             anyhow::bail!(
-                "{} holds a search for another device profile (its copy is {}); use a new --out \
+                "{} contains a search for another device profile (its copy is {}); use a new --out \
                  for this profile",
                 dir.display(),
                 saved_profile.display()
@@ -610,7 +610,7 @@ fn pareto_done(dir: &Path, config: &SearchConfig, profile_text: &str) -> anyhow:
     let saved: SearchConfig = read_json(&config_file)?;
     if &saved != config {
         anyhow::bail!(
-            "{} holds a search with other settings (another --preset, --seed, --strategy, \
+            "{} contains a search with other settings (another --preset, --seed, --strategy, \
              --search-epochs, --hidden-sizes or corpus); use a new --out, or the options of \
              that run",
             dir.display()
@@ -664,7 +664,7 @@ fn train_stage(
     if let Some(earlier) = &p.state.train_request {
         if *earlier != request && (metrics_file.is_file() || dir.join(STATE_FILE).is_file()) {
             anyhow::bail!(
-                "{} holds a training with other settings (--train-epochs, --train-lr, \
+                "{} contains a training with other settings (--train-epochs, --train-lr, \
                  --train-time-limit or --seed); use a new --out, the options of that run, or \
                  delete {} to train again",
                 dir.display(),
@@ -676,7 +676,7 @@ fn train_stage(
         let metrics: Metrics = read_json(&metrics_file)?;
         if metrics.arch != arch.summary() {
             anyhow::bail!(
-                "{} holds a training of {}, not of the chosen {}; delete {} to train again",
+                "{} contains a training of {}, not of the chosen {}; delete {} to train again",
                 dir.display(),
                 metrics.arch,
                 arch.summary(),
@@ -686,7 +686,7 @@ fn train_stage(
         p.skip(
             2,
             "train",
-            &format!("{} holds a finished training", dir.display()),
+            &format!("{} contains a finished training", dir.display()),
         );
         return Ok(metrics);
     }
@@ -782,7 +782,7 @@ fn export_stage(
         let report: ExportReport = read_json(&report_file)?;
         match stale_export(&dir, &report, arch, &source, p.state.exported_from.as_deref()) {
             None => {
-                p.skip(3, "export", &format!("{} holds an export", dir.display()));
+                p.skip(3, "export", &format!("{} contains an export", dir.display()));
                 return Ok(report);
             }
             Some(why) => tracing::info!("[3/{STAGES} export] exporting again: {why}"),
@@ -925,7 +925,7 @@ fn transcript_stage(
             p.skip(
                 4,
                 "transcript",
-                &format!("{} holds its figures", summary_file.display()),
+                &format!("{} contains its figures", summary_file.display()),
             );
             return Ok(run);
         }

@@ -32,7 +32,7 @@ pub struct ReportInput {
     /// The chosen architecture; `None` when no candidate met every budget. It is the same cell
     /// as the candidate with `chosen` set.
     pub chosen: Option<ChosenModel>,
-    /// Why nothing was chosen, when `chosen` is `None`.
+    /// Reason nothing was chosen, when `chosen` is `None`.
     pub no_fit: Option<String>,
     /// Every candidate evaluated after the search, the chosen one included.
     pub candidates: Vec<CandidatePoint>,
@@ -97,7 +97,7 @@ pub struct TrainingResult {
     /// Learning rates of earlier attempts that diverged, in order.
     pub diverged_lrs: Vec<f64>,
     pub train_seconds: f64,
-    /// Why training stopped, as a phrase such as "reached the epoch limit of 40".
+    /// Reason training stopped, as a phrase such as "reached the epoch limit of 40".
     pub stop_reason: String,
 }
 
@@ -126,7 +126,7 @@ pub struct ExportResult {
 #[derive(Clone, Debug)]
 pub struct TranscriptResult {
     pub path: PathBuf,
-    /// Where the transcript came from, in a few words.
+    /// Source of the transcript, in a few words.
     pub description: String,
     pub utterances: usize,
     pub tokens: usize,

@@ -354,8 +354,8 @@ fn push_export(doc: &mut Vec<Block>, export: Option<&ExportResult>, chosen: Opti
         ],
     ));
 
-    // The cost model counts weights and scales; the file also holds the vocabulary and the
-    // architecture, so the file itself is checked against the model-size budget too.
+    // The cost model counts weights and scales, but the file also contains the vocabulary and
+    // the architecture. So the file itself is checked against the model-size budget too.
     let budget = chosen.and_then(|c| c.costs.checks.iter().find(|k| k.name == "model size"));
     if let Some(k) = budget {
         let within = e.int8_bytes as f64 <= k.budget;
